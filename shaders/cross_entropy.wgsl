@@ -1,0 +1,62 @@
+// Softmax cross-entropy over the last axis, forward and backward fused, integer labels.
+//   losses[r]     = logsumexp(logits[r, :]) - logits[r, label[r]]          r = 0 … R-1 rows, V classes
+//   dlogits[r, v] = (softmax(logits[r, :])[v] - [v == label[r]]) · grad_scale
+// grad_scale = 1 / (rows in the batch · micro-batches), so summed gradients are those of the mean loss.
+// Stable for large logits: the row maximum is subtracted before exp. Labels are checked on the host.
+// One workgroup of 256 threads per row; rows beyond 65535 fold into workgroup_id.y.
+// Dispatch: (min(R, 65535), ceil(R / 65535), 1).
+struct Params { R: u32, V: u32, grad_scale: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> logits: array<f32>;
+@group(0) @binding(2) var<storage, read> labels: array<i32>;
+@group(0) @binding(3) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, WG>;
+
+fn reduce_max(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = max(red[t], red[t + s]); }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+fn reduce_sum(x: f32, t: u32) -> f32 {
+  red[t] = x;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s >>= 1u) {
+    if (t < s) { red[t] = red[t] + red[t + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r = wg.y * 65535u + wg.x;
+  if (r >= params.R) { return; }   // uniform across the workgroup
+  let t = lid.x;
+  let V = params.V;
+  let base = r * V;
+  var mx = -3.402823e38;
+  for (var v = t; v < V; v += WG) { mx = max(mx, logits[base + v]); }
+  mx = reduce_max(mx, t);
+  var s = 0.0;
+  for (var v = t; v < V; v += WG) { s += exp(logits[base + v] - mx); }
+  s = reduce_sum(s, t);
+  let label = u32(labels[r]);
+  let inv = 1.0 / s;
+  for (var v = t; v < V; v += WG) {
+    let p = exp(logits[base + v] - mx) * inv;
+    dlogits[base + v] = (p - select(0.0, 1.0, v == label)) * params.grad_scale;
+  }
+  if (t == 0u) { losses[r] = log(s) + mx - logits[base + label]; }
+}

@@ -1,0 +1,35 @@
+// Mean squared error, forward and backward fused.
+//   losses[r]  = Σ_d (pred[r, d] - tgt[r, d])²          r = 0 … R-1 rows, D outputs per row
+//   dpred[r,d] = 2 (pred[r, d] - tgt[r, d]) · grad_scale
+// grad_scale = 1 / (R · D · micro-batches): the mean over every element, as torch.nn.MSELoss().
+// One workgroup of 256 threads per row. Dispatch: (min(R, 65535), ceil(R / 65535), 1).
+struct Params { R: u32, D: u32, grad_scale: f32 }
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> pred: array<f32>;
+@group(0) @binding(2) var<storage, read> tgt: array<f32>;
+@group(0) @binding(3) var<storage, read_write> losses: array<f32>;
+@group(0) @binding(4) var<storage, read_write> dpred: array<f32>;
+
+const WG: u32 = 256u;
+var<workgroup> red: array<f32, WG>;
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
+  let r = wg.y * 65535u + wg.x;
+  if (r >= params.R) { return; }
+  let t = lid.x;
+  let base = r * params.D;
+  var s = 0.0;
+  for (var d = t; d < params.D; d += WG) {
+    let e = pred[base + d] - tgt[base + d];
+    s += e * e;
+    dpred[base + d] = 2.0 * e * params.grad_scale;
+  }
+  red[t] = s;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k >>= 1u) {
+    if (t < k) { red[t] = red[t] + red[t + k]; }
+    workgroupBarrier();
+  }
+  if (t == 0u) { losses[r] = red[0]; }
+}

@@ -1,0 +1,57 @@
+// Optimizer updates over a contiguous range of the packed parameter arena, torch.optim semantics.
+// One dispatch per parameter group (same hyper-parameters); g = grad · clip[1] (global-norm clipping).
+//
+// adam (torch.optim.Adam / AdamW):
+//   DECOUPLED (AdamW): p ← p · (1 − lr·wd)        else (Adam, L2): g ← g + wd·p
+//   m ← β1·m + (1−β1)·g;   v ← β2·v + (1−β2)·g²
+//   p ← p − (lr / (1−β1^t)) · m / (sqrt(v) / sqrt(1−β2^t) + eps)
+// sgd (torch.optim.SGD):
+//   g ← g + wd·p;  buf ← g at t = 1, else μ·buf + (1−dampening)·g   (momentum μ ≠ 0; buf lives in m)
+//   g ← g + μ·buf (nesterov) or buf;   p ← p − lr·g
+// The step values in `sched` (lr from the schedule, bias corrections) written each step on the host.
+// Dispatch: grid of 256-thread workgroups covering grp.count, rows of grp.stride threads.
+struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
+struct Group { offset: u32, count: u32, stride: u32, beta1: f32, beta2: f32, eps: f32, weight_decay: f32,
+               momentum: f32, dampening: f32, nesterov: u32 }
+@group(0) @binding(0) var<uniform> sched: Step;
+@group(0) @binding(1) var<uniform> grp: Group;
+@group(0) @binding(2) var<storage, read_write> params: array<f32>;
+@group(0) @binding(3) var<storage, read> grads: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+@group(0) @binding(6) var<storage, read> clip: array<f32>;
+
+@compute @workgroup_size(256)
+fn adam(@builtin(global_invocation_id) gid: vec3u) {
+  let k = gid.y * grp.stride + gid.x;
+  if (k >= grp.count) { return; }
+  let i = grp.offset + k;
+  var p = params[i];
+  var g = grads[i] * clip[1];
+#if {{DECOUPLED}}
+  p = p * (1.0 - sched.lr * grp.weight_decay);
+#else
+  g = g + grp.weight_decay * p;
+#endif
+  let mi = grp.beta1 * m[i] + (1.0 - grp.beta1) * g;
+  let vi = grp.beta2 * v[i] + (1.0 - grp.beta2) * g * g;
+  m[i] = mi;
+  v[i] = vi;
+  params[i] = p - sched.step_size * mi / (sqrt(vi) / sched.bc2_sqrt + grp.eps);
+}
+
+@compute @workgroup_size(256)
+fn sgd(@builtin(global_invocation_id) gid: vec3u) {
+  let k = gid.y * grp.stride + gid.x;
+  if (k >= grp.count) { return; }
+  let i = grp.offset + k;
+  let p = params[i];
+  var g = grads[i] * clip[1] + grp.weight_decay * p;
+  if (grp.momentum != 0.0) {
+    var buf = g;
+    if (sched.t > 1.0) { buf = grp.momentum * m[i] + (1.0 - grp.dampening) * g; }
+    m[i] = buf;
+    g = select(buf, g + grp.momentum * buf, grp.nesterov != 0u);
+  }
+  params[i] = p - sched.lr * g;
+}

@@ -1,0 +1,124 @@
+// The graph a model builds: tensors with shapes, and ops that each know how to record their forward
+// and backward dispatches. Shapes are checked here, when the model is built, so that a mismatch is an
+// error naming the layer and both shapes rather than a WebGPU validation error later.
+import type { Recorder } from '../gpu/program.ts';
+import type { View } from '../gpu/buffers.ts';
+
+export type TensorKind = 'input' | 'labels' | 'param' | 'activation';
+
+export class Tensor {
+  constructor(
+    readonly id: number,
+    readonly name: string,
+    readonly shape: readonly number[],
+    readonly kind: TensorKind,
+    readonly dtype: 'f32' | 'i32' = 'f32',
+  ) {}
+
+  get size(): number {
+    return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  toString(): string {
+    return `${this.name} [${this.shape.join(', ')}]`;
+  }
+}
+
+export class ShapeError extends Error {
+  override name = 'ShapeError';
+}
+
+/** What an op sees while recording: the buffers of its tensors and of their gradients. */
+export interface OpContext {
+  rec: Recorder;
+  /** The buffer range holding a tensor's value. */
+  value(t: Tensor): View;
+  /** The buffer range of a tensor's gradient, or null when the tensor needs none. */
+  grad(t: Tensor): View | null;
+  /** Whether this op adds into grad(t) (another op wrote it first) rather than assigning it. */
+  accumulates(t: Tensor): boolean;
+  /** The i-th scratch buffer the op asked for in this phase (see Op.temps). */
+  temp(index: number): View;
+  /** Micro-batches per optimizer step: loss gradients are scaled by 1 / this. */
+  microBatches: number;
+  /** The step's loss scalar (accumulating); only loss ops write it. */
+  lossScalar: View;
+  /** Whether this recording is for training (gradients wanted) or inference. */
+  training: boolean;
+}
+
+export interface Op {
+  /** The layer's name, used in errors and profiles (e.g. "fc1"). */
+  readonly name: string;
+  /** Tensors read in the forward pass (activations, inputs, labels). */
+  readonly inputs: readonly Tensor[];
+  readonly params: readonly Tensor[];
+  readonly outputs: readonly Tensor[];
+  /** Tensors whose values the backward pass reads: they are kept alive until then. */
+  readonly saved: readonly Tensor[];
+  /** Element counts of the scratch buffers the op needs in a phase (ctx.temp(i) hands out the i-th). */
+  temps(phase: 'forward' | 'backward', training: boolean): number[];
+  /** True for fused losses, which write their input's gradient in the forward pass. */
+  readonly gradInForward?: boolean;
+  forward(ctx: OpContext): Promise<void>;
+  backward(ctx: OpContext): Promise<void>;
+}
+
+export interface ParamInit {
+  /** Fills the parameter's initial values from a seeded uniform [0, 1) source. */
+  init(random: () => number, size: number): Float32Array;
+}
+
+export interface ParamInfo {
+  tensor: Tensor;
+  init: ParamInit['init'];
+}
+
+/** Collects tensors and ops as layers are applied. */
+export class Graph {
+  readonly tensors: Tensor[] = [];
+  readonly ops: Op[] = [];
+  readonly params: ParamInfo[] = [];
+  private readonly names = new Set<string>();
+  private readonly counters = new Map<string, number>();
+
+  /** A unique layer name from a prefix: "linear" → "linear1", "linear2", … unless given. */
+  layerName(prefix: string, given?: string): string {
+    if (given !== undefined) {
+      if (this.names.has(given)) throw new ShapeError(`two layers are named '${given}'`);
+      this.names.add(given);
+      return given;
+    }
+    let n = this.counters.get(prefix) ?? 0;
+    let name: string;
+    do name = `${prefix}${++n}`;
+    while (this.names.has(name));
+    this.counters.set(prefix, n);
+    this.names.add(name);
+    return name;
+  }
+
+  tensor(name: string, shape: readonly number[], kind: TensorKind, dtype: 'f32' | 'i32' = 'f32'): Tensor {
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 1) throw new ShapeError(`${name}: invalid shape [${shape.join(', ')}]`);
+    }
+    const t = new Tensor(this.tensors.length, name, [...shape], kind, dtype);
+    this.tensors.push(t);
+    return t;
+  }
+
+  param(name: string, shape: readonly number[], init: ParamInit['init']): Tensor {
+    const t = this.tensor(name, shape, 'param');
+    this.params.push({ tensor: t, init });
+    return t;
+  }
+
+  add(op: Op): void {
+    this.ops.push(op);
+  }
+}
+
+/** A layer maps a tensor to a tensor, adding its parameters and ops to the graph. */
+export interface Layer {
+  apply(g: Graph, x: Tensor): Tensor;
+}

@@ -1,0 +1,21 @@
+// wgsl-train: train and fine-tune neural networks on WebGPU, in the browser or Node, with every kernel
+// hand-written WGSL. This is the public API; everything a user needs is exported here.
+export { createRuntime, adapterName, Runtime, WebGPUUnavailableError, DeviceLostError } from './gpu/device.ts';
+export type { AdapterReport, RuntimeOptions } from './gpu/device.ts';
+export { ShaderCompileError } from './gpu/kernels.ts';
+export { LimitError } from './gpu/buffers.ts';
+export { ShapeError, Graph, Tensor } from './graph/graph.ts';
+export type { Layer, Op, OpContext } from './graph/graph.ts';
+export { Linear } from './nn/linear.ts';
+export type { LinearOptions } from './nn/linear.ts';
+export { ActivationLayer, ReLU, GELU, SiLU, Tanh, Sigmoid } from './nn/activation.ts';
+export { Sequential } from './nn/sequential.ts';
+export type { LossKind } from './nn/loss.ts';
+export type { Activation } from './ops/activation.ts';
+export { learningRate } from './optim/optimizer.ts';
+export type { OptimizerConfig, Schedule } from './optim/optimizer.ts';
+export { Trainer } from './train/trainer.ts';
+export type { TrainerOptions, FitOptions, Progress, History } from './train/trainer.ts';
+export { BatchError } from './train/batch.ts';
+export type { Batch, Dataset } from './train/batch.ts';
+export { prng, shuffled } from './train/random.ts';

@@ -1,0 +1,128 @@
+// Optimizers on the GPU (shaders/optimizer.wgsl): SGD with momentum, Adam and AdamW with torch.optim's
+// exact update rules, one dispatch per parameter group over the packed arena; global-norm clipping
+// (shaders/grad_norm.wgsl) with no readback; the per-step values every optimizer reads.
+import { grid1d, type Recorder } from '../gpu/program.ts';
+import type { View } from '../gpu/buffers.ts';
+
+export type OptimizerConfig =
+  | { type: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number }
+  | { type: 'adam' | 'adamw'; lr: number; beta1?: number; beta2?: number; eps?: number; weightDecay?: number };
+
+/** torch.optim's defaults (AdamW's weight decay is 0.01 there). */
+export function withDefaults(c: OptimizerConfig): Required<OptimizerConfig> {
+  if (!(c.lr >= 0) || !Number.isFinite(c.lr)) throw new Error(`optimizer: lr must be a finite number ≥ 0, got ${c.lr}`);
+  if (c.type === 'sgd') {
+    const r = { type: 'sgd' as const, lr: c.lr, momentum: c.momentum ?? 0, dampening: c.dampening ?? 0, nesterov: c.nesterov ?? false, weightDecay: c.weightDecay ?? 0 };
+    if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0)) throw new Error('optimizer: nesterov needs momentum > 0 and dampening 0');
+    return r;
+  }
+  if (c.type !== 'adam' && c.type !== 'adamw') throw new Error(`optimizer: unknown type '${(c as { type: string }).type}' (sgd, adam, adamw)`);
+  const r = { type: c.type, lr: c.lr, beta1: c.beta1 ?? 0.9, beta2: c.beta2 ?? 0.999, eps: c.eps ?? 1e-8, weightDecay: c.weightDecay ?? (c.type === 'adamw' ? 0.01 : 0) };
+  for (const [k, v] of [['beta1', r.beta1], ['beta2', r.beta2]] as const) {
+    if (!(v >= 0 && v < 1)) throw new Error(`optimizer: ${k} must be in [0, 1), got ${v}`);
+  }
+  return r;
+}
+
+/** The optimizer's state arenas: Adam keeps m and v, SGD with momentum keeps its buffer in m. */
+export function stateArenas(c: Required<OptimizerConfig>): number {
+  return c.type === 'sgd' ? (c.momentum !== 0 ? 1 : 0) : 2;
+}
+
+/** The values the optimizer reads each step, written into its uniform buffer before the step is submitted. */
+export function stepValues(c: Required<OptimizerConfig>, lr: number, t: number): Float32Array {
+  if (c.type === 'sgd') return new Float32Array([lr, lr, 1, t]);
+  const bc1 = 1 - c.beta1 ** t;
+  const bc2 = 1 - c.beta2 ** t;
+  return new Float32Array([lr, lr / bc1, Math.sqrt(bc2), t]);
+}
+
+export interface ParamGroup {
+  label: string;
+  /** Element range of the group in the arenas. */
+  offset: number;
+  count: number;
+  weightDecay: number;
+}
+
+export interface OptimizerBuffers {
+  /** The uniform buffer holding stepValues(). */
+  step: GPUBuffer;
+  params: GPUBuffer;
+  grads: GPUBuffer;
+  m: GPUBuffer;
+  v: GPUBuffer;
+  /** [norm, scale]: the optimizer multiplies gradients by scale. */
+  clip: View;
+}
+
+export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig>, b: OptimizerBuffers, groups: ParamGroup[]) {
+  for (const g of groups) {
+    if (g.count === 0) continue;
+    const grid = grid1d(g.count);
+    const sgd = c.type === 'sgd';
+    await rec.dispatch({
+      label: `${c.type} update (${g.label})`,
+      shader: 'optimizer',
+      entry: sgd ? 'sgd' : 'adam',
+      bindings: ['uniform', 'uniform', 'write', 'read', 'write', 'write', 'read'],
+      defines: { DECOUPLED: c.type === 'adamw' },
+      resources: [
+        b.step,
+        rec.uniformBuffer(`${c.type} group ${g.label}`, [
+          ['u32', g.offset],
+          ['u32', g.count],
+          ['u32', grid.stride],
+          ['f32', sgd ? 0 : c.beta1],
+          ['f32', sgd ? 0 : c.beta2],
+          ['f32', sgd ? 0 : c.eps],
+          ['f32', g.weightDecay],
+          ['f32', sgd ? c.momentum : 0],
+          ['f32', sgd ? c.dampening : 0],
+          ['u32', sgd && c.nesterov ? 1 : 0],
+        ]),
+        b.params,
+        b.grads,
+        b.m,
+        b.v,
+        b.clip,
+      ],
+      workgroups: grid.workgroups,
+      cost: { flops: g.count * (sgd ? 6 : 14), bytes: g.count * 4 * (sgd ? 5 : 7) },
+    });
+  }
+}
+
+/** clip = [‖g‖, min(1, maxNorm / (‖g‖ + 1e-6))] over the first n elements of the gradient arena. */
+export async function recordGradClip(rec: Recorder, grads: View, n: number, maxNorm: number, partials: View, clip: View) {
+  const parts = Math.max(1, Math.min(256, Math.ceil(n / 4096), partials.size / 4));
+  const uniform: ReadonlyArray<['u32' | 'f32', number]> = [
+    ['u32', n],
+    ['u32', parts],
+    ['f32', maxNorm],
+  ];
+  const bindings = ['read', 'write', 'write'] as const;
+  await rec.dispatch({
+    label: 'grad norm (partial sums)', shader: 'grad_norm', entry: 'partial_sumsq', bindings, uniform,
+    resources: [grads, partials, clip], workgroups: [parts, 1, 1], cost: { flops: 2 * n, bytes: 4 * n },
+  });
+  await rec.dispatch({
+    label: 'grad norm (clip factor)', shader: 'grad_norm', entry: 'finish', bindings, uniform,
+    resources: [grads, partials, clip], workgroups: [1, 1, 1], cost: { flops: parts, bytes: 4 * parts },
+  });
+}
+
+/** Learning-rate schedules, evaluated on the host each step (0-based step index). */
+export type Schedule =
+  | { type: 'constant'; warmupSteps?: number }
+  | { type: 'cosine'; warmupSteps?: number; totalSteps: number; minLr?: number };
+
+export function learningRate(s: Schedule | undefined, baseLr: number, step: number): number {
+  const warmup = s?.warmupSteps ?? 0;
+  if (step < warmup) return (baseLr * (step + 1)) / warmup;
+  if (!s || s.type === 'constant') return baseLr;
+  const minLr = s.minLr ?? 0;
+  if (step >= s.totalSteps) return minLr;
+  const ratio = (step - warmup) / Math.max(1, s.totalSteps - warmup);
+  return minLr + 0.5 * (1 + Math.cos(Math.PI * ratio)) * (baseLr - minLr);
+}

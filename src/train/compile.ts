@@ -1,0 +1,168 @@
+// Turns a model into programs: the graph for a batch size, the memory plan, the buffers, and the
+// recorded list of dispatches. A training step is: zero gradients and loss; for each micro-batch,
+// forward then backward; clip; update. An inference program is the forward pass alone.
+import { Graph, ShapeError, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
+import { planMemory, type MemoryPlan } from '../plan/memory.ts';
+import { Recorder, type Cost } from '../gpu/program.ts';
+import { createStorage, type View } from '../gpu/buffers.ts';
+import { addLoss, type LossKind } from '../nn/loss.ts';
+import { recordGradClip, recordOptimizer, type OptimizerConfig } from '../optim/optimizer.ts';
+import type { ParamStore } from './params.ts';
+import type { Runtime } from '../gpu/device.ts';
+
+export interface ModelGraph {
+  graph: Graph;
+  input: Tensor;
+  labels: Tensor;
+  output: Tensor;
+}
+
+/** Applies the model to an input of `rows` samples of `inputShape`, then the loss. */
+export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind): ModelGraph {
+  const graph = new Graph();
+  const input = graph.tensor('input', [rows, ...inputShape], 'input');
+  const output = model.apply(graph, input);
+  if (output.shape[0] !== rows) {
+    throw new ShapeError(`the model's output ${output} does not keep the batch dimension ${rows} of its input`);
+  }
+  const labels = addLoss(graph, loss, output);
+  return { graph, input, labels, output };
+}
+
+/** Buffers of one micro-batch's input and labels. */
+export interface BatchSlot {
+  input: View;
+  labels: View;
+}
+
+export interface Program {
+  rec: Recorder;
+  plan: MemoryPlan;
+  slots: GPUBuffer[];
+  batches: BatchSlot[];
+  cost: Cost;
+  destroy(): void;
+}
+
+function makeBatchSlots(rt: Runtime, mg: ModelGraph, count: number): BatchSlot[] {
+  return Array.from({ length: count }, (_, i) => ({
+    input: { buffer: createStorage(rt.device, mg.input.size * 4, `input (micro-batch ${i})`), offset: 0, size: mg.input.size * 4 },
+    labels: { buffer: createStorage(rt.device, mg.labels.size * 4, `labels (micro-batch ${i})`), offset: 0, size: mg.labels.size * 4 },
+  }));
+}
+
+function context(
+  rec: Recorder,
+  mg: ModelGraph,
+  plan: MemoryPlan,
+  slots: GPUBuffer[],
+  store: ParamStore,
+  batch: BatchSlot,
+  lossScalar: View,
+  microBatches: number,
+  training: boolean,
+  opIndex: number,
+  phase: 'forward' | 'backward',
+): OpContext {
+  const slotView = (slot: number | undefined, t: Tensor | number, what: string): View => {
+    if (slot === undefined) throw new Error(`no buffer planned for ${what}`);
+    const bytes = typeof t === 'number' ? t * 4 : t.size * 4;
+    return { buffer: slots[slot], offset: 0, size: bytes };
+  };
+  return {
+    rec,
+    microBatches,
+    lossScalar,
+    training,
+    value(t) {
+      if (t === mg.input) return batch.input;
+      if (t === mg.labels) return batch.labels;
+      if (t.kind === 'param') return store.value(t);
+      return slotView(plan.value.get(t), t, `${t}`);
+    },
+    grad(t) {
+      if (!plan.needsGrad.has(t)) return null;
+      if (t.kind === 'param') return store.grad(t);
+      const s = plan.grad.get(t);
+      return s === undefined ? null : slotView(s, t, `gradient of ${t}`);
+    },
+    accumulates: (t) => plan.accumulates(opIndex, t),
+    temp(i) {
+      const op = mg.graph.ops[opIndex];
+      const elements = op.temps(phase, training)[i];
+      return slotView(plan.temp.get(`${opIndex}:${phase}:${i}`), elements, `scratch ${i} of ${op.name}`);
+    },
+  };
+}
+
+async function recordPasses(
+  rec: Recorder,
+  mg: ModelGraph,
+  plan: MemoryPlan,
+  slots: GPUBuffer[],
+  store: ParamStore,
+  batches: BatchSlot[],
+  lossScalar: View,
+  training: boolean,
+) {
+  const ops: readonly Op[] = mg.graph.ops;
+  for (const batch of batches) {
+    const ctx = (i: number, phase: 'forward' | 'backward') =>
+      context(rec, mg, plan, slots, store, batch, lossScalar, batches.length, training, i, phase);
+    for (let i = 0; i < ops.length; i++) await ops[i].forward(ctx(i, 'forward'));
+    if (!training) continue;
+    for (let i = ops.length - 1; i >= 0; i--) await ops[i].backward(ctx(i, 'backward'));
+  }
+}
+
+function allocateSlots(rt: Runtime, plan: MemoryPlan): GPUBuffer[] {
+  return plan.slotBytes.map((bytes, i) => createStorage(rt.device, bytes, `activation slot ${i}`));
+}
+
+export interface TrainingProgramOptions {
+  microBatches: number;
+  optimizer: Required<OptimizerConfig>;
+  gradClip?: number;
+  stepUniform: GPUBuffer;
+  lossScalar: View;
+  clip: View;
+  clipPartials: View;
+}
+
+export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: ParamStore, o: TrainingProgramOptions): Promise<Program> {
+  const frozen = new Set(mg.graph.params.map((p) => p.tensor).filter((t) => store.layout.get(t.name).offset >= store.trainedLength));
+  const plan = planMemory(mg.graph, { training: true, keep: [], frozen });
+  const slots = allocateSlots(rt, plan);
+  const batches = makeBatchSlots(rt, mg, o.microBatches);
+  const rec = new Recorder(rt);
+  rec.clear('zero gradients', store.grads);
+  rec.clear('zero loss', o.lossScalar.buffer, o.lossScalar.offset, 16);
+  await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, true);
+  const gradView: View = { buffer: store.grads, offset: 0, size: Math.max(4, store.trainedLength * 4) };
+  if (o.gradClip !== undefined) await recordGradClip(rec, gradView, store.trainedLength, o.gradClip, o.clipPartials, o.clip);
+  await recordOptimizer(rec, o.optimizer, { step: o.stepUniform, params: store.params, grads: store.grads, m: store.m, v: store.v, clip: o.clip }, store.groups);
+  return finish(rec, plan, slots, batches);
+}
+
+export async function compileForward(rt: Runtime, mg: ModelGraph, store: ParamStore, lossScalar: View): Promise<Program> {
+  const plan = planMemory(mg.graph, { training: false, keep: [mg.output] });
+  const slots = allocateSlots(rt, plan);
+  const batches = makeBatchSlots(rt, mg, 1);
+  const rec = new Recorder(rt);
+  rec.clear('zero loss', lossScalar.buffer, lossScalar.offset, 16);
+  await recordPasses(rec, mg, plan, slots, store, batches, lossScalar, false);
+  return finish(rec, plan, slots, batches);
+}
+
+function finish(rec: Recorder, plan: MemoryPlan, slots: GPUBuffer[], batches: BatchSlot[]): Program {
+  return {
+    rec,
+    plan,
+    slots,
+    batches,
+    cost: rec.cost(),
+    destroy() {
+      for (const b of [...slots, ...rec.owned, ...batches.flatMap((b) => [b.input.buffer, b.labels.buffer])]) b.destroy();
+    },
+  };
+}

@@ -1,0 +1,110 @@
+// Parameters, their gradients and the optimizer's moments: four arenas with one layout (a size table with
+// offsets aligned to minStorageBufferOffsetAlignment). Parameters that get weight decay come first and
+// those that do not come second, so each optimizer group is one contiguous range and one dispatch.
+import { ArenaLayout, createStorage, readBuffer, writeArray, LimitError, type View } from '../gpu/buffers.ts';
+import type { ParamInfo, Tensor } from '../graph/graph.ts';
+import type { ParamGroup } from '../optim/optimizer.ts';
+import type { Runtime } from '../gpu/device.ts';
+
+export interface ParamStoreOptions {
+  /** Which parameters get weight decay (default: all, as torch.optim does). */
+  decays?: (t: Tensor) => boolean;
+  /** Parameters that are not trained: no gradient, no optimizer state. */
+  frozen?: ReadonlySet<Tensor>;
+  /** Optimizer state arenas to allocate (Adam: 2, SGD with momentum: 1, plain SGD: 0). */
+  stateArenas: number;
+  /** The optimizer's weight decay, given to the decaying group. */
+  weightDecay: number;
+}
+
+export class ParamStore {
+  readonly layout: ArenaLayout;
+  readonly params: GPUBuffer;
+  readonly grads: GPUBuffer;
+  readonly m: GPUBuffer;
+  readonly v: GPUBuffer;
+  readonly groups: ParamGroup[] = [];
+  /** Elements covered by the trained groups (the gradient arena's used length). */
+  readonly trainedLength: number;
+
+  constructor(
+    readonly rt: Runtime,
+    readonly infos: readonly ParamInfo[],
+    opts: ParamStoreOptions,
+  ) {
+    const device = rt.device;
+    this.layout = new ArenaLayout(device.limits.minStorageBufferOffsetAlignment);
+    const frozen = opts.frozen ?? new Set<Tensor>();
+    const decays = opts.decays ?? (() => true);
+    const trained = infos.filter((p) => !frozen.has(p.tensor));
+    const order = [
+      { label: 'decay', list: trained.filter((p) => decays(p.tensor)) },
+      { label: 'no decay', list: trained.filter((p) => !decays(p.tensor)) },
+    ];
+    for (const { label, list } of order) {
+      const start = this.layout.length;
+      for (const p of list) this.add(p.tensor);
+      if (list.length) this.groups.push({ label, offset: start, count: this.layout.length - start, weightDecay: label === 'decay' ? opts.weightDecay : 0 });
+    }
+    this.trainedLength = this.layout.length;
+    for (const p of infos.filter((p) => frozen.has(p.tensor))) this.add(p.tensor);
+
+    const maxBinding = device.limits.maxStorageBufferBindingSize;
+    for (const e of this.layout.entries) {
+      if (e.length * 4 > maxBinding) {
+        throw new LimitError(`parameter ${e.name} needs ${e.length * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding})`);
+      }
+    }
+    if (this.layout.bytes > maxBinding) {
+      throw new LimitError(
+        `the parameter arena (${this.layout.bytes} bytes) exceeds this device's maxStorageBufferBindingSize (${maxBinding}); ` +
+          'the optimizer binds it whole',
+      );
+    }
+    this.params = createStorage(device, this.layout.bytes, 'parameters');
+    this.grads = createStorage(device, this.layout.bytes, 'gradients');
+    this.m = createStorage(device, opts.stateArenas >= 1 ? this.layout.bytes : 16, 'optimizer state m');
+    this.v = createStorage(device, opts.stateArenas >= 2 ? this.layout.bytes : 16, 'optimizer state v');
+  }
+
+  private add(t: Tensor) {
+    this.layout.add(t.name, t.size);
+  }
+
+  /** A parameter's values, by name: graphs built for other batch sizes share the store. */
+  value(t: Tensor): View {
+    return this.layout.view(this.params, t.name);
+  }
+
+  grad(t: Tensor): View {
+    return this.layout.view(this.grads, t.name);
+  }
+
+  /** Writes initial values from the parameters' init functions with a seeded source, in table order. */
+  initialize(random: () => number): void {
+    for (const p of this.infos) this.write(p.tensor.name, p.init(random, p.tensor.size));
+  }
+
+  write(name: string, data: Float32Array): void {
+    const e = this.layout.get(name);
+    if (data.length !== e.length) throw new Error(`parameter ${name}: expected ${e.length} values, got ${data.length}`);
+    writeArray(this.rt.device, this.params, e.offset * 4, data);
+  }
+
+  /** Reads a whole arena back (params, grads, m or v) as name → values. */
+  async read(which: 'params' | 'grads' | 'm' | 'v' = 'params'): Promise<Map<string, Float32Array>> {
+    const buffer = this[which];
+    const all = new Float32Array(await readBuffer(this.rt.device, buffer, 0, Math.min(buffer.size, this.layout.bytes)));
+    const out = new Map<string, Float32Array>();
+    for (const e of this.layout.entries) out.set(e.name, all.slice(e.offset, e.offset + e.length));
+    return out;
+  }
+
+  get count(): number {
+    return this.layout.entries.reduce((a, e) => a + e.length, 0);
+  }
+
+  destroy(): void {
+    for (const b of [this.params, this.grads, this.m, this.v]) b.destroy();
+  }
+}

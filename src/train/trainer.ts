@@ -1,0 +1,380 @@
+// The Trainer: compiles a model once into a recorded training step and replays it.
+//   step(batch): write the batch and the step's values → encode the recorded step → one submit;
+//   the loss is read back only when asked for, asynchronously, through a small pool of staging buffers.
+// fit() runs epochs over arrays with seeded shuffling, evaluation and progress events.
+import type { Layer, Tensor } from '../graph/graph.ts';
+import { ShapeError } from '../graph/graph.ts';
+import { createStorage, readF32, writeArray, type View } from '../gpu/buffers.ts';
+import { encodeCommands } from '../gpu/program.ts';
+import { DeviceLostError, type Runtime } from '../gpu/device.ts';
+import { learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
+import type { LossKind } from '../nn/loss.ts';
+import { ParamStore } from './params.ts';
+import { buildGraph, compileForward, compileTrainingStep, type ModelGraph, type Program } from './compile.ts';
+import { checkBatch, type Batch, type Dataset } from './batch.ts';
+import { prng, shuffled } from './random.ts';
+
+export interface TrainerOptions {
+  /** Shape of one sample, e.g. [784]. */
+  inputShape: number[];
+  loss: LossKind;
+  optimizer: OptimizerConfig;
+  /** Rows per micro-batch. */
+  batchSize: number;
+  /** Micro-batches per optimizer step (gradient accumulation); a step's batch has batchSize·accumSteps rows. */
+  accumSteps?: number;
+  /** Clip the global gradient norm to this value (torch.nn.utils.clip_grad_norm_). */
+  gradClip?: number;
+  schedule?: Schedule;
+  /** Which parameters get weight decay: all (torch's default) or only matrices (rank ≥ 2, as nanoGPT). */
+  decay?: 'all' | 'matrices';
+  /** Names of parameters not to train (exact names, or globs with *). */
+  freeze?: string[];
+  /** Seeds parameter initialisation and shuffling. */
+  seed?: number;
+}
+
+export interface Progress {
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  /** Mean wall time per optimizer step since the last event. */
+  msPerStep: number;
+  samplesPerSec: number;
+  /** Achieved GFLOP/s: FLOPs counted per dispatch, over the measured wall time. */
+  gflops: number;
+}
+
+export interface FitOptions {
+  epochs?: number;
+  /** Stop after this many optimizer steps (overrides epochs when smaller). */
+  steps?: number;
+  shuffle?: boolean;
+  /** Read the loss and report progress every k steps (default 10). */
+  logEvery?: number;
+  onProgress?: (p: Progress) => void;
+  validation?: Dataset;
+  onEpoch?: (e: { epoch: number; validation?: { loss: number; accuracy?: number } }) => void;
+}
+
+export interface History {
+  losses: { step: number; loss: number }[];
+  validation: { epoch: number; loss: number; accuracy?: number }[];
+}
+
+/** Validates the options, compiles, and returns the Trainer (all pipelines created, params initialised). */
+export class Trainer {
+  readonly mg: ModelGraph;
+  readonly store: ParamStore;
+  /** Optimizer steps taken. */
+  stepCount = 0;
+  private readonly optimizer: Required<OptimizerConfig>;
+  private readonly microBatches: number;
+  private readonly stepUniform: GPUBuffer;
+  private readonly lossScalar: View;
+  private readonly clip: View;
+  private readonly clipPartials: View;
+  private program!: Program;
+  private readonly forwardPrograms = new Map<number, Promise<{ mg: ModelGraph; program: Program }>>();
+  private readonly staging: GPUBuffer[] = [];
+  private readonly inFlight: Promise<unknown>[] = [];
+  private destroyed = false;
+
+  private constructor(
+    readonly rt: Runtime,
+    readonly model: Layer,
+    readonly options: TrainerOptions,
+  ) {
+    const o = options;
+    if (!Array.isArray(o.inputShape) || o.inputShape.some((d) => !Number.isInteger(d) || d < 1)) {
+      throw new ShapeError(`inputShape must be positive integers, got ${JSON.stringify(o.inputShape)}`);
+    }
+    if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new ShapeError(`batchSize must be a positive integer, got ${o.batchSize}`);
+    this.microBatches = o.accumSteps ?? 1;
+    if (!Number.isInteger(this.microBatches) || this.microBatches < 1) throw new Error(`accumSteps must be a positive integer, got ${o.accumSteps}`);
+    if (o.gradClip !== undefined && !(o.gradClip > 0)) throw new Error(`gradClip must be > 0, got ${o.gradClip}`);
+    this.optimizer = withDefaults(o.optimizer);
+    this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
+    const frozen = frozenSet(this.mg, o.freeze ?? []);
+    this.store = new ParamStore(rt, this.mg.graph.params, {
+      frozen,
+      decays: o.decay === 'matrices' ? (t) => t.shape.length >= 2 : () => true,
+      stateArenas: stateArenas(this.optimizer),
+      weightDecay: this.optimizer.weightDecay,
+    });
+    const device = rt.device;
+    this.stepUniform = device.createBuffer({ label: 'optimizer step values', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    this.lossScalar = { buffer: createStorage(device, 16, 'loss'), offset: 0, size: 16 };
+    this.clip = { buffer: createStorage(device, 16, 'gradient clip [norm, scale]'), offset: 0, size: 16 };
+    writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0]));
+    this.clipPartials = { buffer: createStorage(device, 256 * 4, 'gradient norm partial sums'), offset: 0, size: 256 * 4 };
+  }
+
+  static async create(rt: Runtime, model: Layer, options: TrainerOptions): Promise<Trainer> {
+    rt.assertAlive('Trainer.create');
+    const t = new Trainer(rt, model, options);
+    t.store.initialize(prng(options.seed ?? 0));
+    t.program = await compileTrainingStep(rt, t.mg, t.store, {
+      microBatches: t.microBatches,
+      optimizer: t.optimizer,
+      gradClip: options.gradClip,
+      stepUniform: t.stepUniform,
+      lossScalar: t.lossScalar,
+      clip: t.clip,
+      clipPartials: t.clipPartials,
+    });
+    return t;
+  }
+
+  /** Rows one step() takes: batchSize · accumSteps. */
+  get stepRows(): number {
+    return this.options.batchSize * this.microBatches;
+  }
+
+  /** FLOPs of one optimizer step, summed over its dispatches. */
+  get flopsPerStep(): number {
+    return this.program.cost.flops;
+  }
+
+  /** Number of recorded commands in one step (dispatches, clears, copies). */
+  get commandsPerStep(): number {
+    return this.program.rec.commands.length;
+  }
+
+  /** The learning rate the next step will use. */
+  get lr(): number {
+    return learningRate(this.options.schedule, this.optimizer.lr, this.stepCount);
+  }
+
+  /**
+   * One optimizer step on `batch` (stepRows rows). Encodes into one command encoder and submits once.
+   * Returns the step's mean loss if `readLoss`, else undefined without waiting for the GPU.
+   */
+  step(batch: Batch, opts: { readLoss: true }): Promise<number>;
+  step(batch: Batch, opts?: { readLoss?: boolean }): Promise<number | undefined>;
+  step(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
+    this.assertUsable('step');
+    const { batchSize } = this.options;
+    checkBatch(this.mg, batch, this.stepRows, this.options.loss);
+    const device = this.rt.device;
+    const inRow = this.mg.input.size / batchSize;
+    const labelRow = this.mg.labels.size / batchSize;
+    this.program.batches.forEach((slot, i) => {
+      writeArray(device, slot.input.buffer, 0, batch.x.subarray(i * batchSize * inRow, (i + 1) * batchSize * inRow));
+      writeArray(device, slot.labels.buffer, 0, batch.y.subarray(i * batchSize * labelRow, (i + 1) * batchSize * labelRow));
+    });
+    writeArray(device, this.stepUniform, 0, stepValues(this.optimizer, this.lr, this.stepCount + 1));
+    const encoder = device.createCommandEncoder({ label: `step ${this.stepCount + 1}` });
+    encodeCommands(encoder, this.program.rec.commands, this.rt.debug);
+    const staging = opts.readLoss ? this.takeStaging() : null;
+    if (staging) encoder.copyBufferToBuffer(this.lossScalar.buffer, 0, staging, 0, 16);
+    device.queue.submit([encoder.finish()]);
+    this.stepCount++;
+    if (!staging) return Promise.resolve(undefined);
+    return this.readStaging(staging, `step ${this.stepCount}`);
+  }
+
+  private takeStaging(): GPUBuffer {
+    return (
+      this.staging.pop() ??
+      this.rt.device.createBuffer({ label: 'loss readback', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+    );
+  }
+
+  private async readStaging(staging: GPUBuffer, what: string): Promise<number> {
+    try {
+      await staging.mapAsync(GPUMapMode.READ);
+    } catch (e) {
+      this.rt.assertAlive(what);
+      throw e;
+    }
+    const loss = new Float32Array(staging.getMappedRange(0, 4))[0];
+    staging.unmap();
+    this.staging.push(staging);
+    return loss;
+  }
+
+  /** Waits until the GPU has finished all submitted steps. */
+  async sync(): Promise<void> {
+    await this.rt.device.queue.onSubmittedWorkDone();
+    this.rt.assertAlive('sync');
+  }
+
+  /** Trains over `data` for epochs (or a number of steps), reporting progress; the last partial batch is dropped. */
+  async fit(data: Dataset, opts: FitOptions = {}): Promise<History> {
+    const rows = data.y.length / (this.mg.labels.size / this.options.batchSize);
+    const inRow = this.mg.input.size / this.options.batchSize;
+    const labelRow = this.mg.labels.size / this.options.batchSize;
+    const perEpoch = Math.floor(rows / this.stepRows);
+    if (perEpoch < 1) throw new ShapeError(`fit: ${rows} samples are fewer than one step's ${this.stepRows} rows`);
+    const epochs = opts.epochs ?? (opts.steps ? Math.ceil(opts.steps / perEpoch) : 1);
+    const totalSteps = Math.min(opts.steps ?? Infinity, epochs * perEpoch);
+    const logEvery = Math.max(1, opts.logEvery ?? 10);
+    const history: History = { losses: [], validation: [] };
+    const random = prng((this.options.seed ?? 0) + 1);
+    const x = new Float32Array(this.stepRows * inRow);
+    const y = this.options.loss === 'cross-entropy' ? new Int32Array(this.stepRows * labelRow) : new Float32Array(this.stepRows * labelRow);
+    let done = 0;
+    let t0 = performance.now();
+    let stepsSince = 0;
+    for (let epoch = 0; epoch < epochs && done < totalSteps; epoch++) {
+      const order = opts.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : shuffled(rows, random);
+      for (let s = 0; s < perEpoch && done < totalSteps; s++) {
+        for (let r = 0; r < this.stepRows; r++) {
+          const src = order[s * this.stepRows + r];
+          x.set(data.x.subarray(src * inRow, (src + 1) * inRow), r * inRow);
+          y.set(data.y.subarray(src * labelRow, (src + 1) * labelRow), r * labelRow);
+        }
+        const lr = this.lr;
+        const log = (done + 1) % logEvery === 0 || done + 1 === totalSteps;
+        const lossP = this.step({ x, y }, { readLoss: log });
+        done++;
+        stepsSince++;
+        // Keep at most two steps queued: the CPU prepares step k+1 while the GPU runs step k.
+        this.inFlight.push(this.rt.device.queue.onSubmittedWorkDone());
+        if (this.inFlight.length > 2) await this.inFlight.shift();
+        if (log) {
+          const loss = (await lossP)!;
+          const ms = (performance.now() - t0) / stepsSince;
+          history.losses.push({ step: this.stepCount, loss });
+          opts.onProgress?.({
+            step: this.stepCount, epoch, loss, lr, msPerStep: ms,
+            samplesPerSec: (this.stepRows * 1000) / ms,
+            gflops: this.flopsPerStep / (ms * 1e6),
+          });
+          t0 = performance.now();
+          stepsSince = 0;
+        }
+      }
+      if (opts.validation) {
+        const v = await this.evaluate(opts.validation);
+        history.validation.push({ epoch, ...v });
+        opts.onEpoch?.({ epoch, validation: v });
+        t0 = performance.now();
+      } else opts.onEpoch?.({ epoch });
+    }
+    await Promise.all(this.inFlight.splice(0));
+    return history;
+  }
+
+  private forwardProgram(rows: number): Promise<{ mg: ModelGraph; program: Program }> {
+    let p = this.forwardPrograms.get(rows);
+    if (!p) {
+      p = (async () => {
+        const mg = buildGraph(this.model, this.options.inputShape, rows, this.options.loss);
+        return { mg, program: await compileForward(this.rt, mg, this.store, this.lossScalar) };
+      })();
+      this.forwardPrograms.set(rows, p);
+    }
+    return p;
+  }
+
+  private async runForward(x: Float32Array, y: Int32Array | Float32Array | null, rows: number) {
+    const { mg, program } = await this.forwardProgram(rows);
+    const slot = program.batches[0];
+    writeArray(this.rt.device, slot.input.buffer, 0, x);
+    // Predict has no labels: zeros are valid class indices and targets.
+    writeArray(this.rt.device, slot.labels.buffer, 0, y ?? new Int32Array(mg.labels.size));
+    const encoder = this.rt.device.createCommandEncoder({ label: 'forward' });
+    encodeCommands(encoder, program.rec.commands, this.rt.debug);
+    this.rt.device.queue.submit([encoder.finish()]);
+    const outSlot = program.plan.value.get(mg.output)!;
+    const out = await readF32(this.rt.device, { buffer: program.slots[outSlot], offset: 0, size: mg.output.size * 4 });
+    const loss = (await readF32(this.rt.device, this.lossScalar))[0];
+    this.rt.assertAlive('forward');
+    return { out, loss };
+  }
+
+  /** Model outputs for `x` (rows × inputShape), in chunks of batchSize. */
+  async predict(x: Float32Array): Promise<Float32Array> {
+    this.assertUsable('predict');
+    const inRow = this.mg.input.size / this.options.batchSize;
+    if (x.length % inRow !== 0) throw new ShapeError(`predict: ${x.length} values are not a whole number of rows of ${inRow}`);
+    const rows = x.length / inRow;
+    const outRow = this.mg.output.size / this.options.batchSize;
+    const out = new Float32Array(rows * outRow);
+    for (let r = 0; r < rows; r += this.options.batchSize) {
+      const n = Math.min(this.options.batchSize, rows - r);
+      const res = await this.runForward(x.subarray(r * inRow, (r + n) * inRow), null, n);
+      out.set(res.out, r * outRow);
+    }
+    return out;
+  }
+
+  /** Mean loss (and accuracy, for cross-entropy) over a dataset. */
+  async evaluate(data: Dataset): Promise<{ loss: number; accuracy?: number }> {
+    this.assertUsable('evaluate');
+    const B = this.options.batchSize;
+    const inRow = this.mg.input.size / B;
+    const labelRow = this.mg.labels.size / B;
+    const rows = data.y.length / labelRow;
+    checkBatch(this.mg, data, rows, this.options.loss);
+    let lossSum = 0;
+    let correct = 0;
+    let count = 0;
+    const outRow = this.mg.output.size / B;
+    for (let r = 0; r < rows; r += B) {
+      const n = Math.min(B, rows - r);
+      const yb = data.y.subarray(r * labelRow, (r + n) * labelRow);
+      const { out, loss } = await this.runForward(data.x.subarray(r * inRow, (r + n) * inRow), yb, n);
+      lossSum += loss * n;
+      if (this.options.loss === 'cross-entropy') {
+        const V = this.mg.output.shape[this.mg.output.shape.length - 1];
+        const positions = (n * outRow) / V;
+        for (let p = 0; p < positions; p++) {
+          let best = 0;
+          for (let v = 1; v < V; v++) if (out[p * V + v] > out[p * V + best]) best = v;
+          if (best === yb[p]) correct++;
+        }
+        count += positions;
+      }
+    }
+    return this.options.loss === 'cross-entropy' ? { loss: lossSum / rows, accuracy: correct / count } : { loss: lossSum / rows };
+  }
+
+  /** Current parameter values by name (reads back from the GPU). */
+  readParams(): Promise<Map<string, Float32Array>> {
+    return this.store.read('params');
+  }
+
+  /** Gradients of the last step by name. */
+  readGrads(): Promise<Map<string, Float32Array>> {
+    return this.store.read('grads');
+  }
+
+  writeParams(values: Map<string, Float32Array> | Record<string, Float32Array>): void {
+    const entries = values instanceof Map ? [...values] : Object.entries(values);
+    for (const [name, data] of entries) this.store.write(name, data);
+  }
+
+  /** Parameter names and shapes, in arena order. */
+  get parameters(): { name: string; shape: readonly number[] }[] {
+    return this.mg.graph.params.map((p) => ({ name: p.tensor.name, shape: p.tensor.shape }));
+  }
+
+  private assertUsable(what: string) {
+    if (this.destroyed) throw new Error(`${what}: this Trainer was destroyed`);
+    if (this.rt.lostReason !== null) throw new DeviceLostError(`${what}: the WebGPU device was lost (${this.rt.lostReason})`);
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.program?.destroy();
+    for (const p of this.forwardPrograms.values()) void p.then((f) => f.program.destroy(), () => {});
+    this.store.destroy();
+    for (const b of [this.stepUniform, this.lossScalar.buffer, this.clip.buffer, this.clipPartials.buffer, ...this.staging]) b.destroy();
+  }
+}
+
+function frozenSet(mg: ModelGraph, patterns: string[]): Set<Tensor> {
+  const out = new Set<Tensor>();
+  for (const pat of patterns) {
+    const re = new RegExp('^' + pat.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
+    const hits = mg.graph.params.filter((p) => re.test(p.tensor.name));
+    if (hits.length === 0) throw new Error(`freeze: '${pat}' matches no parameter (have: ${mg.graph.params.map((p) => p.tensor.name).join(', ')})`);
+    for (const h of hits) out.add(h.tensor);
+  }
+  return out;
+}

@@ -1,0 +1,84 @@
+// matmul.wgsl (forward, both backward products, fused bias/activation, accumulate, batch) and
+// bias_grad.wgsl against src/reference/ops.ts.
+import { describe, it, beforeAll } from 'vitest';
+import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, Recorder } from '../helpers.ts';
+import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE } from '../../src/ops/matmul.ts';
+import * as ref from '../../src/reference/ops.ts';
+import type { Runtime } from '../../src/gpu/device.ts';
+
+const rt = await testRuntime();
+// f32 products of K terms of unit-variance values: error grows like sqrt(K)·eps·|terms|.
+const tolFor = (K: number) => ({ atol: 2e-5 * Math.sqrt(K) + 1e-6, rtol: 1e-4 });
+
+const shapes: [number, number, number][] = [
+  [1, 1, 1],
+  [7, 13, 5],
+  [33, 65, 17],
+  [128, 256, 64],
+  [200, 96, 300],
+];
+
+async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE }) {
+  const A = randn(M * K, M * 7 + K);
+  const B = randn(K * N, N * 13 + K);
+  const bias = o.bias ? randn(N, N + 1) : undefined;
+  const C0 = o.accumulate ? randn(M * N, 99) : undefined;
+  const rec = new Recorder(rt);
+  const C = C0 ? upload(rt, C0) : zeros(rt, M * N);
+  const pre = o.act && o.act !== 'none' ? zeros(rt, M * N) : undefined;
+  await recordMatmul(rec, {
+    label: 'test', A: upload(rt, A), B: upload(rt, B), C, M, N, K,
+    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile,
+  });
+  await runRecorded(rt, rec);
+  const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, bias });
+  const got = await read(rt, C);
+  const tol = tolFor(K);
+  if (pre) expectClose(await read(rt, pre), want, tol, `pre-activation ${M}x${N}x${K}`);
+  const act = o.act ?? 'none';
+  const expected = ref.mapArray(want, (v, i) => ref.actForward(act, v) + (C0 ? C0[i] : 0));
+  expectClose(got, expected, tol, `matmul ${M}x${N}x${K} ${JSON.stringify(o)}`);
+}
+
+describe.skipIf(!rt)('matmul kernel', () => {
+  for (const [M, N, K] of shapes) {
+    it(`C = A·B  ${M}×${N}×${K}`, () => check(rt!, M, N, K, {}));
+    it(`dA = dC·Bᵀ (transB)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transB: true }));
+    it(`dB += Aᵀ·dC (transA, accumulate)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transA: true, accumulate: true }));
+  }
+  it('both transposed, narrow tile', () => check(rt!, 70, 10, 33, { transA: true, transB: true, tile: NARROW_TILE }));
+  for (const act of ['relu', 'gelu', 'silu', 'tanh', 'sigmoid'] as const) {
+    it(`fused bias + ${act} epilogue, 33×65×17`, () => check(rt!, 33, 65, 17, { bias: true, act }));
+  }
+  it('larger: 512×384×256 with bias', () => check(rt!, 512, 384, 256, { bias: true }));
+
+  it('batched: 3 independent products 17×9×11', async () => {
+    const [Bt, M, N, K] = [3, 17, 9, 11];
+    const A = randn(Bt * M * K, 1);
+    const B = randn(Bt * K * N, 2);
+    const rec = new Recorder(rt!);
+    const C = zeros(rt!, Bt * M * N);
+    await recordMatmul(rec, { label: 'batched', A: upload(rt!, A), B: upload(rt!, B), C, M, N, K, batch: Bt });
+    await runRecorded(rt!, rec);
+    const got = await read(rt!, C);
+    for (let b = 0; b < Bt; b++) {
+      const want = ref.matmul(A.subarray(b * M * K), B.subarray(b * K * N), M, N, K);
+      expectClose(got.subarray(b * M * N, (b + 1) * M * N), want, tolFor(K), `batch ${b}`);
+    }
+  });
+});
+
+describe.skipIf(!rt)('bias_grad kernel', () => {
+  for (const [M, N] of [[1, 1], [7, 13], [300, 65], [1000, 3]] as const) {
+    it(`dbias += Σ_m dout  ${M}×${N}`, async () => {
+      const dout = randn(M * N, M + N);
+      const db0 = randn(N, 5);
+      const rec = new Recorder(rt!);
+      const db = upload(rt!, db0);
+      await recordBiasGrad(rec, 'test', upload(rt!, dout), db, M, N);
+      await runRecorded(rt!, rec);
+      const want = ref.mapArray(ref.biasGrad(dout, M, N), (v, i) => v + db0[i]);
+      expectClose(await read(rt!, db), want, { atol: 1e-5 * Math.sqrt(M), rtol: 1e-5 }, `bias grad ${M}x${N}`);
+    });
+  }
+});
