@@ -19,3 +19,13 @@ export type { TrainerOptions, FitOptions, Progress, History } from './train/trai
 export { BatchError } from './train/batch.ts';
 export type { Batch, Dataset } from './train/batch.ts';
 export { prng, shuffled } from './train/random.ts';
+
+// Kernel-level pieces, for benchmarks and the kernel lab: record dispatches yourself and time them.
+export { Recorder, encodeCommands, grid1d } from './gpu/program.ts';
+export type { Cost, Command } from './gpu/program.ts';
+export { recordMatmul, DEFAULT_TILE, NARROW_TILE } from './ops/matmul.ts';
+export type { MatmulTile, MatmulArgs } from './ops/matmul.ts';
+export { createStorage, readF32, writeArray } from './gpu/buffers.ts';
+export type { View } from './gpu/buffers.ts';
+export { penguins } from './data/penguins.ts';
+export type { TableData } from './data/penguins.ts';

@@ -14,6 +14,7 @@ export function withDefaults(c: OptimizerConfig): Required<OptimizerConfig> {
   if (c.type === 'sgd') {
     const r = { type: 'sgd' as const, lr: c.lr, momentum: c.momentum ?? 0, dampening: c.dampening ?? 0, nesterov: c.nesterov ?? false, weightDecay: c.weightDecay ?? 0 };
     if (r.nesterov && (r.momentum <= 0 || r.dampening !== 0)) throw new Error('optimizer: nesterov needs momentum > 0 and dampening 0');
+    nonNegative({ momentum: r.momentum, weightDecay: r.weightDecay });
     return r;
   }
   if (c.type !== 'adam' && c.type !== 'adamw') throw new Error(`optimizer: unknown type '${(c as { type: string }).type}' (sgd, adam, adamw)`);
@@ -21,7 +22,15 @@ export function withDefaults(c: OptimizerConfig): Required<OptimizerConfig> {
   for (const [k, v] of [['beta1', r.beta1], ['beta2', r.beta2]] as const) {
     if (!(v >= 0 && v < 1)) throw new Error(`optimizer: ${k} must be in [0, 1), got ${v}`);
   }
+  nonNegative({ eps: r.eps, weightDecay: r.weightDecay });
   return r;
+}
+
+/** torch.optim rejects negative eps, weight decay and momentum (a negative eps can divide by zero). */
+function nonNegative(values: Record<string, number>): void {
+  for (const [k, v] of Object.entries(values)) {
+    if (!(v >= 0) || !Number.isFinite(v)) throw new Error(`optimizer: ${k} must be a finite number ≥ 0, got ${v}`);
+  }
 }
 
 /** The optimizer's state arenas: Adam keeps m and v, SGD with momentum keeps its buffer in m. */
@@ -73,12 +82,15 @@ export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig
           ['u32', g.offset],
           ['u32', g.count],
           ['u32', grid.stride],
+          // 1 − β and 1 − dampening are formed in float64 here, as torch does, not in f32 on the GPU.
           ['f32', sgd ? 0 : c.beta1],
+          ['f32', sgd ? 0 : 1 - c.beta1],
           ['f32', sgd ? 0 : c.beta2],
+          ['f32', sgd ? 0 : 1 - c.beta2],
           ['f32', sgd ? 0 : c.eps],
           ['f32', g.weightDecay],
           ['f32', sgd ? c.momentum : 0],
-          ['f32', sgd ? c.dampening : 0],
+          ['f32', sgd ? 1 - c.dampening : 0],
           ['u32', sgd && c.nesterov ? 1 : 0],
         ]),
         b.params,

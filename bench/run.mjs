@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+// Benchmarks: `npm run bench -- [matmul] [mlp] [--sizes=256,512,1024] [--iters=N] [--peers=a,b]`.
+// Prints one JSON object per line, each a single measurement, then a summary line of our/peer ratios.
+// Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
+// (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
+import { ensureNodeWebGPU, median } from './peers/env.mjs';
+import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer } from '../dist/index.js';
+
+const argv = process.argv.slice(2);
+const flags = Object.fromEntries(argv.filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
+const benches = argv.filter((a) => !a.startsWith('--'));
+const which = benches.length ? benches : ['matmul', 'mlp'];
+const sizes = String(flags.sizes ?? '256,512,1024').split(',').map(Number);
+const peerNames = String(flags.peers ?? 'tfjs-webgpu,jax-js-webgpu,tfjs-wasm').split(',').filter(Boolean);
+
+const gpu = await ensureNodeWebGPU();
+const rt = await createRuntime({ gpu });
+const adapter = adapterName(rt.adapterInfo);
+const results = [];
+const emit = (o) => { results.push(o); console.log(JSON.stringify(o)); };
+const stats = (ms) => ({ ms_median: round(median(ms)), ms_min: round(Math.min(...ms)), ms_max: round(Math.max(...ms)) });
+const round = (x) => Number(x.toPrecision(5));
+
+function randomArray(n, seed) {
+  let a = seed >>> 0;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) { a = (a * 1664525 + 1013904223) >>> 0; out[i] = a / 2 ** 32 - 0.5; }
+  return out;
+}
+
+async function ourMatmul(M, N, K, iters) {
+  const view = (n, label) => ({ buffer: createStorage(rt.device, n * 4, label), offset: 0, size: n * 4 });
+  const A = view(M * K, 'A'), B = view(K * N, 'B'), C = view(M * N, 'C');
+  writeArray(rt.device, A.buffer, 0, randomArray(M * K, 1));
+  writeArray(rt.device, B.buffer, 0, randomArray(K * N, 2));
+  const rec = new Recorder(rt);
+  await recordMatmul(rec, { label: 'bench', A, B, C, M, N, K });
+  const run = async () => {
+    const enc = rt.device.createCommandEncoder();
+    encodeCommands(enc, rec.commands);
+    rt.device.queue.submit([enc.finish()]);
+    await rt.device.queue.onSubmittedWorkDone();
+  };
+  await run(); // warm-up
+  const ms = [];
+  for (let i = 0; i < iters; i++) { const t = performance.now(); await run(); ms.push(performance.now() - t); }
+  for (const b of [A, B, C]) b.buffer.destroy();
+  for (const b of rec.owned) b.destroy();
+  return ms;
+}
+
+async function ourMlp(batch, steps) {
+  const model = new Sequential([new Linear(784, 256), new ReLU(), new Linear(256, 256), new ReLU(), new Linear(256, 10)]);
+  const trainer = await Trainer.create(rt, model, { inputShape: [784], loss: 'cross-entropy', optimizer: { type: 'adam', lr: 1e-3 }, batchSize: batch, seed: 0 });
+  const x = randomArray(batch * 784, 3);
+  const y = new Int32Array(batch).map((_, i) => (i * 7) % 10);
+  for (let i = 0; i < 2; i++) { trainer.step({ x, y }); await trainer.sync(); }
+  const ms = [];
+  for (let i = 0; i < steps; i++) { const t = performance.now(); trainer.step({ x, y }); await trainer.sync(); ms.push(performance.now() - t); }
+  trainer.destroy();
+  return ms;
+}
+
+const PEERS = {
+  'tfjs-webgpu': async () => (await import('./peers/tfjs.mjs')).init('webgpu'),
+  'tfjs-wasm': async () => (await import('./peers/tfjs.mjs')).init('wasm'),
+  'jax-js-webgpu': async () => (await import('./peers/jaxjs.mjs')).init('webgpu'),
+};
+
+async function withPeers(fn) {
+  for (const name of peerNames) {
+    let peer;
+    try {
+      peer = await PEERS[name]();
+      await fn(peer);
+    } catch (e) {
+      emit({ impl: name, adapter, error: String(e?.message ?? e).split('\n')[0] });
+    } finally {
+      await peer?.dispose?.();
+    }
+  }
+}
+
+const iters = Number(flags.iters ?? 3);
+if (which.includes('matmul')) {
+  for (const n of sizes) {
+    const ms = await ourMatmul(n, n, n, iters);
+    emit({ bench: 'matmul', shape: [n, n, n], impl: 'wgsl-train', adapter, ...stats(ms), gflops: round((2 * n ** 3) / (median(ms) * 1e6)) });
+  }
+  await withPeers(async (peer) => {
+    for (const n of sizes) {
+      const { ms } = await peer.matmul(n, n, n, { warmup: 1, iters });
+      emit({ bench: 'matmul', shape: [n, n, n], impl: peer.impl, adapter: peer.adapter, ...stats(ms), gflops: round((2 * n ** 3) / (median(ms) * 1e6)) });
+    }
+  });
+}
+if (which.includes('mlp')) {
+  const batch = Number(flags.batch ?? 128);
+  const steps = Number(flags.steps ?? 10);
+  const shape = [784, 256, 256, 10];
+  const ms = await ourMlp(batch, steps);
+  emit({ bench: 'mlp', shape, batch, optimizer: 'adam', impl: 'wgsl-train', adapter, ...stats(ms), samples_per_s: round((batch * 1000) / median(ms)) });
+  await withPeers(async (peer) => {
+    const { ms } = await peer.mlp({ batch, sizes: shape, steps, warmup: 2 });
+    emit({ bench: 'mlp', shape, batch, optimizer: 'adam', impl: peer.impl, adapter: peer.adapter, ...stats(ms), samples_per_s: round((batch * 1000) / median(ms)) });
+  });
+}
+
+// Summary: our figure over each WebGPU peer's, per bench and shape (higher is better for us).
+const summary = { summary: true, adapter, ratios: {} };
+for (const r of results.filter((r) => r.impl === 'wgsl-train')) {
+  const key = `${r.bench} ${(r.shape ?? []).join('x')}`;
+  const ours = r.gflops ?? r.samples_per_s;
+  for (const p of results.filter((p) => p.bench === r.bench && JSON.stringify(p.shape) === JSON.stringify(r.shape) && p.impl !== 'wgsl-train' && !p.error)) {
+    summary.ratios[`${key} vs ${p.impl}`] = round(ours / (p.gflops ?? p.samples_per_s));
+  }
+}
+console.log(JSON.stringify(summary));
+rt.destroy();
+process.exit(0);

@@ -1,0 +1,250 @@
+// optimizer.wgsl (Adam, AdamW, SGD with momentum / dampening / nesterov) over several steps against the
+// reference formulas, grad_norm.wgsl (global-norm clipping) against reference.clipFactor, and the
+// host-side pieces: withDefaults() and learningRate().
+import { describe, it, expect } from 'vitest';
+import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, Recorder } from '../helpers.ts';
+import {
+  withDefaults,
+  stepValues,
+  recordOptimizer,
+  recordGradClip,
+  learningRate,
+  type OptimizerConfig,
+  type ParamGroup,
+} from '../../src/optim/optimizer.ts';
+import { writeArray } from '../../src/gpu/buffers.ts';
+import * as ref from '../../src/reference/ops.ts';
+import type { Runtime } from '../../src/gpu/device.ts';
+
+const rt = await testRuntime();
+
+// One arena, two groups at different offsets with padding around them (and an empty group, skipped):
+//   [0, 37) group A · [37, 40) padding · [40, 340) group B · [340, 345) padding.
+const TOTAL = 345;
+const GROUPS = (wdA: number, wdB: number): ParamGroup[] => [
+  { label: 'A', offset: 0, count: 37, weightDecay: wdA },
+  { label: 'B', offset: 40, count: 300, weightDecay: wdB },
+  { label: 'empty', offset: 345, count: 0, weightDecay: 0 },
+];
+const PADDING = [37, 38, 39, 340, 341, 342, 343, 344];
+// The learning rate changes every step (0 included) through the step uniform, with no re-recording.
+const LRS = [1e-2, 3e-3, 2e-2, 0, 1e-2, 5e-3];
+// f32 kernel vs f64 reference, the reference run independently for all 6 steps (not re-synced): each
+// step adds a few f32 roundings of |p| ≤ ~4 (≲ 5e-7) and an update computed to a few ulp (≲ lr·1e-6),
+// so 1e-6 absolute plus 1e-5 relative holds at every step with margin.
+const TOL = { atol: 1e-6, rtol: 1e-5 };
+
+function withPadding(n: number, seed: number, scale = 1): Float32Array {
+  const a = randn(n, seed, scale);
+  for (const i of PADDING) a[i] = 0;
+  return a;
+}
+
+interface RunOptions {
+  groups: ParamGroup[];
+  /** Clip gradients to this global norm (over the whole arena, padding included). */
+  maxNorm?: number;
+  /** Gradient scale per step (so that the clip factor differs from step to step). */
+  gradScale?: (t: number) => number;
+}
+
+/** Runs LRS.length recorded steps on the GPU and the reference side by side, comparing every step. */
+async function runAndCompare(rt: Runtime, config: OptimizerConfig, o: RunOptions) {
+  const c = withDefaults(config);
+  const p0 = withPadding(TOTAL, 1);
+  const params = upload(rt, p0, 'params');
+  const grads = zeros(rt, TOTAL, 'grads');
+  const m = zeros(rt, TOTAL, 'm');
+  const v = zeros(rt, TOTAL, 'v');
+  const clip = upload(rt, new Float32Array([0, 1]), 'clip');
+  const partials = zeros(rt, 4, 'partials');
+  const step = rt.device.createBuffer({ label: 'step', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+
+  const rec = new Recorder(rt);
+  if (o.maxNorm !== undefined) await recordGradClip(rec, grads, TOTAL, o.maxNorm, partials, clip);
+  await recordOptimizer(rec, c, { step, params: params.buffer, grads: grads.buffer, m: m.buffer, v: v.buffer, clip }, o.groups);
+
+  const P = Float64Array.from(p0);
+  const M = new Float64Array(TOTAL);
+  const V = new Float64Array(TOTAL);
+  let got = p0;
+  for (let t = 1; t <= LRS.length; t++) {
+    const lr = LRS[t - 1];
+    const g = withPadding(TOTAL, 100 + t, o.gradScale?.(t) ?? 1);
+    writeArray(rt.device, step, 0, stepValues(c, lr, t));
+    writeArray(rt.device, grads.buffer, 0, g);
+    await runRecorded(rt, rec);
+
+    let scale = 1;
+    if (o.maxNorm !== undefined) {
+      const want = ref.clipFactor([g], o.maxNorm);
+      const [norm, s] = await read(rt, clip);
+      expectClose([norm, s], [want.norm, want.scale], { atol: 0, rtol: 1e-5 }, `clip at step ${t}`);
+      scale = want.scale;
+    }
+    for (const grp of o.groups) {
+      const sl = (a: Float64Array) => a.subarray(grp.offset, grp.offset + grp.count);
+      const gs = ref.mapArray(g.subarray(grp.offset, grp.offset + grp.count), (x) => x * scale);
+      if (c.type === 'sgd') {
+        const h = { lr, momentum: c.momentum, dampening: c.dampening, nesterov: c.nesterov, weightDecay: grp.weightDecay };
+        ref.sgdStep(sl(P), gs, sl(M), t, h);
+      } else {
+        const h = { lr, beta1: c.beta1, beta2: c.beta2, eps: c.eps, weightDecay: grp.weightDecay, decoupled: c.type === 'adamw' };
+        ref.adamStep(sl(P), gs, sl(M), sl(V), t, h);
+      }
+    }
+    got = await read(rt, params);
+    expectClose(got, P, TOL, `${c.type} params after step ${t} (lr ${lr})`);
+  }
+  // After the last step: the state too, and the padding untouched in every arena.
+  const gotM = await read(rt, m);
+  const gotV = await read(rt, v);
+  if (c.type !== 'sgd') {
+    expectClose(gotM, M, { atol: 1e-7, rtol: 1e-5 }, 'adam m');
+    expectClose(gotV, V, { atol: 1e-9, rtol: 1e-5 }, 'adam v');
+  } else if (c.momentum !== 0) {
+    expectClose(gotM, M, { atol: 1e-6, rtol: 1e-5 }, 'sgd momentum buffer');
+  } else {
+    expect(gotM.every((x) => x === 0), 'plain SGD keeps no state').toBe(true);
+  }
+  for (const i of PADDING) {
+    expect([got[i], gotM[i], gotV[i]], `padding element ${i} (params, m, v)`).toEqual([0, 0, 0]);
+  }
+  // Sanity: the parameters moved (a test that compares two unchanged arrays proves nothing).
+  expect(got.some((x, i) => Math.abs(x - p0[i]) > 1e-4)).toBe(true);
+}
+
+describe.skipIf(!rt)('optimizer kernels, 6 steps, two groups in one arena, lr rewritten each step', () => {
+  it('Adam (L2 weight decay 0.1 on group A, 0 on group B)', () =>
+    runAndCompare(rt!, { type: 'adam', lr: 1e-2 }, { groups: GROUPS(0.1, 0) }));
+  it('Adam with non-default betas (β2 = 0.9999: 1 − β2 must not be taken in f32) and eps', () =>
+    runAndCompare(rt!, { type: 'adam', lr: 1e-2, beta1: 0.8, beta2: 0.9999, eps: 1e-6 }, { groups: GROUPS(0, 0.05) }));
+  it('AdamW (decoupled decay 0.1 on group A, 0 on group B)', () =>
+    runAndCompare(rt!, { type: 'adamw', lr: 1e-2 }, { groups: GROUPS(0.1, 0) }));
+  it('SGD, plain', () => runAndCompare(rt!, { type: 'sgd', lr: 1e-2 }, { groups: GROUPS(0, 0) }));
+  it('SGD, momentum 0.9, dampening 0.1 (weight decay 0.05 on group A)', () =>
+    runAndCompare(rt!, { type: 'sgd', lr: 1e-2, momentum: 0.9, dampening: 0.1 }, { groups: GROUPS(0.05, 0) }));
+  it('SGD, nesterov momentum 0.9 with weight decay (0.1 on A, 0.01 on B)', () =>
+    runAndCompare(rt!, { type: 'sgd', lr: 1e-2, momentum: 0.9, nesterov: true }, { groups: GROUPS(0.1, 0.01) }));
+});
+
+describe.skipIf(!rt)('gradient clipping', () => {
+  for (const [n, partialsLen] of [[345, 1], [1, 8], [50_000, 64], [50_000, 4]] as const) {
+    for (const which of ['below', 'above'] as const) {
+      it(`norm and scale, n = ${n}, ${partialsLen} partial sums, max norm ${which} the norm`, async () => {
+        const g = randn(n, n + partialsLen, 0.5);
+        const norm = ref.clipFactor([g], 1).norm;
+        const maxNorm = which === 'below' ? norm / 3 : norm * 2;
+        const rec = new Recorder(rt!);
+        const clip = upload(rt!, new Float32Array([-1, -1]));
+        await recordGradClip(rec, upload(rt!, g), n, maxNorm, zeros(rt!, partialsLen), clip);
+        await runRecorded(rt!, rec);
+        const want = ref.clipFactor([g], maxNorm);
+        const got = await read(rt!, clip);
+        // ‖g‖² is a sum of n positive f32 terms (relative error ≲ log2(n)·eps); sqrt halves it.
+        expectClose(got, [want.norm, want.scale], { atol: 0, rtol: 1e-5 }, `clip n=${n}`);
+        if (which === 'above') expect(got[1]).toBe(1);
+        else expect(got[1]).toBeLessThan(1);
+      });
+    }
+  }
+
+  it('clips over the first n elements only, padding zeros included', async () => {
+    const g = withPadding(TOTAL, 3);
+    const tail = randn(100, 4, 10); // past n: must not count
+    const all = new Float32Array(TOTAL + 100);
+    all.set(g);
+    all.set(tail, TOTAL);
+    const rec = new Recorder(rt!);
+    const clip = zeros(rt!, 2);
+    await recordGradClip(rec, upload(rt!, all), TOTAL, 1, zeros(rt!, 4), clip);
+    await runRecorded(rt!, rec);
+    const want = ref.clipFactor([g], 1);
+    expectClose(await read(rt!, clip), [want.norm, want.scale], { atol: 0, rtol: 1e-5 }, 'clip over n');
+  });
+
+  // Gradient magnitudes grow each step, so the clip factor (< 1 throughout) changes every step.
+  it('Adam applies the clip factor (vs the reference with grads pre-multiplied by it)', () =>
+    runAndCompare(rt!, { type: 'adam', lr: 1e-2 }, { groups: GROUPS(0.1, 0), maxNorm: 1, gradScale: (t) => 1 + 3 * t }));
+  it('SGD with momentum applies the clip factor', () =>
+    runAndCompare(rt!, { type: 'sgd', lr: 1e-1, momentum: 0.9 }, { groups: GROUPS(0, 0.1), maxNorm: 2, gradScale: (t) => t }));
+});
+
+describe('withDefaults (no GPU)', () => {
+  it("torch.optim's defaults", () => {
+    expect(withDefaults({ type: 'adam', lr: 1e-3 })).toEqual({ type: 'adam', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 });
+    expect(withDefaults({ type: 'adamw', lr: 1e-3 })).toEqual({ type: 'adamw', lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 });
+    expect(withDefaults({ type: 'sgd', lr: 0.1 })).toEqual({ type: 'sgd', lr: 0.1, momentum: 0, dampening: 0, nesterov: false, weightDecay: 0 });
+  });
+  it('keeps what is given', () => {
+    expect(withDefaults({ type: 'adamw', lr: 0, beta1: 0, beta2: 0.5, eps: 0, weightDecay: 0 })).toEqual({ type: 'adamw', lr: 0, beta1: 0, beta2: 0.5, eps: 0, weightDecay: 0 });
+    expect(withDefaults({ type: 'sgd', lr: 1, momentum: 0.9, nesterov: true, weightDecay: 1e-4 })).toMatchObject({ momentum: 0.9, nesterov: true, dampening: 0, weightDecay: 1e-4 });
+  });
+  it('rejects a bad learning rate', () => {
+    for (const lr of [-1e-3, NaN, Infinity, -Infinity]) {
+      expect(() => withDefaults({ type: 'adam', lr }), `lr ${lr}`).toThrow(/lr must be/);
+      expect(() => withDefaults({ type: 'sgd', lr }), `lr ${lr}`).toThrow(/lr must be/);
+    }
+  });
+  it('rejects betas outside [0, 1)', () => {
+    expect(() => withDefaults({ type: 'adam', lr: 1, beta1: 1 })).toThrow(/beta1/);
+    expect(() => withDefaults({ type: 'adam', lr: 1, beta1: -0.1 })).toThrow(/beta1/);
+    expect(() => withDefaults({ type: 'adamw', lr: 1, beta2: 1 })).toThrow(/beta2/);
+    expect(() => withDefaults({ type: 'adamw', lr: 1, beta2: NaN })).toThrow(/beta2/);
+  });
+  it('rejects negative eps, weight decay and momentum (as torch.optim does)', () => {
+    expect(() => withDefaults({ type: 'adam', lr: 1, eps: -1e-8 })).toThrow(/eps/);
+    expect(() => withDefaults({ type: 'adamw', lr: 1, weightDecay: -0.1 })).toThrow(/weightDecay/);
+    expect(() => withDefaults({ type: 'sgd', lr: 1, weightDecay: -0.1 })).toThrow(/weightDecay/);
+    expect(() => withDefaults({ type: 'sgd', lr: 1, momentum: -0.9 })).toThrow(/momentum/);
+  });
+  it('rejects an unknown type and nesterov without momentum or with dampening', () => {
+    expect(() => withDefaults({ type: 'adagrad', lr: 1 } as unknown as OptimizerConfig)).toThrow(/unknown type 'adagrad'/);
+    expect(() => withDefaults({ type: 'sgd', lr: 1, nesterov: true })).toThrow(/nesterov/);
+    expect(() => withDefaults({ type: 'sgd', lr: 1, nesterov: true, momentum: 0.9, dampening: 0.1 })).toThrow(/nesterov/);
+  });
+  it('stepValues: lr, bias-corrected step size and sqrt(1 − β2^t), t', () => {
+    const c = withDefaults({ type: 'adam', lr: 1e-3 });
+    const want = [2e-3, 2e-3 / (1 - 0.9 ** 3), Math.sqrt(1 - 0.999 ** 3), 3];
+    expectClose(stepValues(c, 2e-3, 3), want, { atol: 0, rtol: 1e-7 }, 'adam step values');
+    expect([...stepValues(withDefaults({ type: 'sgd', lr: 1 }), 0.5, 7)]).toEqual([0.5, 0.5, 1, 7]);
+  });
+});
+
+describe('learningRate (no GPU)', () => {
+  it('constant: the base rate at every step, with no schedule too', () => {
+    for (const step of [0, 1, 100, 1e6]) {
+      expect(learningRate(undefined, 3e-4, step)).toBe(3e-4);
+      expect(learningRate({ type: 'constant' }, 3e-4, step)).toBe(3e-4);
+    }
+  });
+  it('linear warmup from base/warmup to base, then constant', () => {
+    const s = { type: 'constant', warmupSteps: 4 } as const;
+    expect([0, 1, 2, 3, 4, 5, 50].map((k) => learningRate(s, 1, k))).toEqual([0.25, 0.5, 0.75, 1, 1, 1, 1]);
+  });
+  it('cosine without warmup: base at 0, the mean of base and min at the midpoint, min at the end and after', () => {
+    const s = { type: 'cosine', totalSteps: 100, minLr: 0.1 } as const;
+    expect(learningRate(s, 1, 0)).toBe(1);
+    expect(learningRate(s, 1, 50)).toBeCloseTo(0.55, 12);
+    expect(learningRate(s, 1, 25)).toBeCloseTo(0.1 + 0.45 * (1 + Math.SQRT1_2), 12);
+    expect(learningRate(s, 1, 99)).toBeGreaterThan(0.1);
+    expect(learningRate(s, 1, 99)).toBeLessThan(0.1 + 1e-3);
+    expect(learningRate(s, 1, 100)).toBe(0.1);
+    expect(learningRate(s, 1, 1000)).toBe(0.1);
+    expect(learningRate({ type: 'cosine', totalSteps: 10 }, 2, 10)).toBe(0); // minLr defaults to 0
+  });
+  it('cosine with warmup: ramps up, peaks at the end of warmup, decays to min over the rest', () => {
+    const s = { type: 'cosine', warmupSteps: 10, totalSteps: 110, minLr: 0 } as const;
+    expect(learningRate(s, 2, 0)).toBeCloseTo(0.2, 12);
+    expect(learningRate(s, 2, 9)).toBeCloseTo(2, 12);
+    expect(learningRate(s, 2, 10)).toBe(2);
+    expect(learningRate(s, 2, 60)).toBeCloseTo(1, 12); // midpoint of the decay
+    expect(learningRate(s, 2, 110)).toBe(0);
+    let prev = Infinity;
+    for (let k = 10; k <= 110; k++) {
+      const lr = learningRate(s, 2, k);
+      expect(lr).toBeLessThanOrEqual(prev);
+      prev = lr;
+    }
+  });
+});
