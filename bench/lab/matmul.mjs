@@ -47,10 +47,14 @@ const VERSIONS = {
   1: { name: 'naive (1 output/thread, 16×16)', ...lab('lab/matmul_naive', {}, (s) => [cdiv(s.N, 16), cdiv(s.M, 16), 1]) },
   2: { name: 'shared-memory tiled 16×16', ...lab('lab/matmul_smem', {}, (s) => [cdiv(s.N, 16), cdiv(s.M, 16), 1]) },
   3: { name: 'shared-memory 64×64, BK16, 4×4/thread (GPU default)', ...prod('tiled') },
+  11: { name: 'production subgroup kernel (matmul_sg: 2×8/thread, B by subgroupBroadcast)', ...prod('subgroup') },
   4: { name: 'register-blocked 1×8/thread, no shared memory, scalar', ...lab('lab/matmul_regblock', { WG: 64 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1]) },
   5: { name: 'vec4 1×8/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 8, TN16: false }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1], vec4ok) },
   6: { name: 'vec4 1×16/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 16, TN16: true }, (s) => [cdiv(s.N, 16), cdiv(s.M, 64), 1], vec4ok) },
-  7: { name: 'production CPU kernel (matmul_cpu)', ...prod('cpu') },
+  7: { name: 'subgroup-shared B, 2×8/thread, vec4, WG64', ...lab('lab/matmul_sg', { WG: 64 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 128), 1], vec4ok) },
+  9: { name: 'subgroup-shared B, 2×16/thread, vec4, WG64', ...lab('lab/matmul_sg16', { WG: 64 }, (s) => [cdiv(s.N, 16), cdiv(s.M, 128), 1], vec4ok) },
+  10: { name: 'subgroup-shared B, 2×16/thread, vec4, WG32', ...lab('lab/matmul_sg16', { WG: 32 }, (s) => [cdiv(s.N, 16), cdiv(s.M, 64), 1], vec4ok) },
+  8: { name: 'subgroup-shared B, 2×8/thread, vec4, WG32', ...lab('lab/matmul_sg', { WG: 32 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1], vec4ok) },
 };
 
 const gpu = await ensureNodeWebGPU();

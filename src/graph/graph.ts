@@ -4,7 +4,12 @@
 import type { Recorder } from '../gpu/program.ts';
 import type { View } from '../gpu/buffers.ts';
 
-export type TensorKind = 'input' | 'labels' | 'param' | 'activation';
+/**
+ * input: the batch's input; labels: its targets; param: a trained (or frozen) parameter; activation: computed
+ * by an op; aux: computed on the host from each micro-batch's input and uploaded with it (e.g. the token
+ * buckets of a deterministic embedding backward).
+ */
+export type TensorKind = 'input' | 'labels' | 'param' | 'activation' | 'aux';
 
 export class Tensor {
   constructor(
@@ -74,11 +79,20 @@ export interface ParamInfo {
   init: ParamInit['init'];
 }
 
+export interface AuxInfo {
+  tensor: Tensor;
+  /** Computes the tensor's int32 contents from one micro-batch's input (at most tensor.size values). */
+  compute(input: Int32Array | Float32Array): Int32Array;
+}
+
 /** Collects tensors and ops as layers are applied. */
 export class Graph {
   readonly tensors: Tensor[] = [];
   readonly ops: Op[] = [];
   readonly params: ParamInfo[] = [];
+  readonly aux: AuxInfo[] = [];
+  /** Checks of a batch's input that ops add (e.g. token ids below the vocabulary size); each returns an error or null. */
+  readonly inputChecks: ((input: Int32Array | Float32Array) => string | null)[] = [];
   private readonly names = new Set<string>();
   private readonly counters = new Map<string, number>();
 
@@ -113,6 +127,12 @@ export class Graph {
     return t;
   }
 
+  auxTensor(name: string, elements: number, compute: AuxInfo['compute']): Tensor {
+    const t = this.tensor(name, [elements], 'aux', 'i32');
+    this.aux.push({ tensor: t, compute });
+    return t;
+  }
+
   add(op: Op): void {
     this.ops.push(op);
   }
@@ -121,4 +141,6 @@ export class Graph {
 /** A layer maps a tensor to a tensor, adding its parameters and ops to the graph. */
 export interface Layer {
   apply(g: Graph, x: Tensor): Tensor;
+  /** The input a model built from this layer takes: float features (default) or int32 token ids. */
+  readonly inputDtype?: 'f32' | 'i32';
 }

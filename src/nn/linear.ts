@@ -5,23 +5,17 @@
 import { ShapeError, type Graph, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { recordMatmul, recordBiasGrad } from '../ops/matmul.ts';
 import { recordActivationBackward, savesInput, type Activation } from '../ops/activation.ts';
+import { constantInit, normalInit, uniformInit } from './init.ts';
 
 export interface LinearOptions {
   bias?: boolean;
+  /** Initial weights N(0, weightStd²) and zero bias (GPT-2 style); default torch.nn.Linear's uniform init. */
+  weightStd?: number;
   /** Activation fused into the matmul epilogue. */
   activation?: Activation;
   name?: string;
 }
 
-/** torch.nn.Linear's default initialisation: U(−1/√in, 1/√in) for weight and bias. */
-export function uniformInit(fanIn: number) {
-  const bound = 1 / Math.sqrt(fanIn);
-  return (random: () => number, size: number) => {
-    const out = new Float32Array(size);
-    for (let i = 0; i < size; i++) out[i] = (2 * random() - 1) * bound;
-    return out;
-  };
-}
 
 export class Linear implements Layer {
   constructor(
@@ -46,8 +40,9 @@ export class Linear implements Layer {
       throw new ShapeError(`${name}: expects input [..., ${K}] but got ${x.name} [${x.shape.join(', ')}]`);
     }
     const rows = x.size / K;
-    const W = g.param(`${name}.weight`, [K, N], uniformInit(K));
-    const b = this.options.bias === false ? null : g.param(`${name}.bias`, [N], uniformInit(K));
+    const std = this.options.weightStd;
+    const W = g.param(`${name}.weight`, [K, N], std === undefined ? uniformInit(1 / Math.sqrt(K)) : normalInit(std));
+    const b = this.options.bias === false ? null : g.param(`${name}.bias`, [N], std === undefined ? uniformInit(1 / Math.sqrt(K)) : constantInit(0));
     const act = this.options.activation ?? 'none';
     const y = g.tensor(`${name}.out`, [...x.shape.slice(0, -1), N], 'activation');
     const pre = savesInput(act) ? g.tensor(`${name}.pre`, y.shape, 'activation') : null;

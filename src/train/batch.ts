@@ -6,7 +6,8 @@ import type { LossKind } from '../nn/loss.ts';
 
 /** Rows of inputs (row-major, rows × inputShape) and labels (class ids for cross-entropy, targets for mse). */
 export interface Batch {
-  x: Float32Array;
+  /** Float features, or int32 token ids for models whose input is tokens (GPT). */
+  x: Float32Array | Int32Array;
   y: Int32Array | Float32Array;
 }
 export type Dataset = Batch;
@@ -19,14 +20,23 @@ export function checkBatch(mg: ModelGraph, b: Batch, rows: number, loss: LossKin
   const modelRows = mg.input.shape[0];
   const inRow = mg.input.size / modelRows;
   const labelRow = mg.labels.size / modelRows;
-  if (!(b.x instanceof Float32Array)) throw new BatchError(`batch x must be a Float32Array, got ${typeName(b.x)}`);
+  const want = mg.input.dtype === 'i32' ? Int32Array : Float32Array;
+  if (!(b.x instanceof want)) {
+    throw new BatchError(`batch x must be ${mg.input.dtype === 'i32' ? 'an Int32Array of token ids' : 'a Float32Array'}, got ${typeName(b.x)}`);
+  }
   if (b.x.length !== rows * inRow) {
     throw new BatchError(
       `batch x has ${b.x.length} values; expected ${rows} rows × ${inRow} = ${rows * inRow} (input shape [${mg.input.shape.slice(1).join(', ')}])`,
     );
   }
-  for (let i = 0; i < b.x.length; i++) {
-    if (!Number.isFinite(b.x[i])) throw new BatchError(`batch x[${i}] is ${b.x[i]}: inputs must be finite`);
+  if (b.x instanceof Float32Array) {
+    for (let i = 0; i < b.x.length; i++) {
+      if (!Number.isFinite(b.x[i])) throw new BatchError(`batch x[${i}] is ${b.x[i]}: inputs must be finite`);
+    }
+  }
+  for (const check of mg.graph.inputChecks) {
+    const err = check(b.x);
+    if (err) throw new BatchError(err);
   }
   if (loss === 'cross-entropy') {
     if (!(b.y instanceof Int32Array)) throw new BatchError(`batch y must be an Int32Array of class ids for cross-entropy, got ${typeName(b.y)}`);

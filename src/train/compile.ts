@@ -20,7 +20,7 @@ export interface ModelGraph {
 /** Applies the model to an input of `rows` samples of `inputShape`, then the loss. */
 export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind): ModelGraph {
   const graph = new Graph();
-  const input = graph.tensor('input', [rows, ...inputShape], 'input');
+  const input = graph.tensor('input', [rows, ...inputShape], 'input', model.inputDtype ?? 'f32');
   const output = model.apply(graph, input);
   if (output.shape[0] !== rows) {
     throw new ShapeError(`the model's output ${output} does not keep the batch dimension ${rows} of its input`);
@@ -29,10 +29,11 @@ export function buildGraph(model: Layer, inputShape: readonly number[], rows: nu
   return { graph, input, labels, output };
 }
 
-/** Buffers of one micro-batch's input and labels. */
+/** Buffers of one micro-batch's input, labels and host-computed aux tensors. */
 export interface BatchSlot {
   input: View;
   labels: View;
+  aux: Map<Tensor, View>;
 }
 
 export interface Program {
@@ -45,9 +46,11 @@ export interface Program {
 }
 
 function makeBatchSlots(rt: Runtime, mg: ModelGraph, count: number): BatchSlot[] {
+  const view = (t: Tensor, i: number): View => ({ buffer: createStorage(rt.device, t.size * 4, `${t.name} (micro-batch ${i})`), offset: 0, size: t.size * 4 });
   return Array.from({ length: count }, (_, i) => ({
-    input: { buffer: createStorage(rt.device, mg.input.size * 4, `input (micro-batch ${i})`), offset: 0, size: mg.input.size * 4 },
-    labels: { buffer: createStorage(rt.device, mg.labels.size * 4, `labels (micro-batch ${i})`), offset: 0, size: mg.labels.size * 4 },
+    input: view(mg.input, i),
+    labels: view(mg.labels, i),
+    aux: new Map(mg.graph.aux.map((a) => [a.tensor, view(a.tensor, i)])),
   }));
 }
 
@@ -78,6 +81,7 @@ function context(
       if (t === mg.input) return batch.input;
       if (t === mg.labels) return batch.labels;
       if (t.kind === 'param') return store.value(t);
+      if (t.kind === 'aux') return batch.aux.get(t)!;
       return slotView(plan.value.get(t), t, `${t}`);
     },
     grad(t) {
@@ -162,7 +166,7 @@ function finish(rec: Recorder, plan: MemoryPlan, slots: GPUBuffer[], batches: Ba
     batches,
     cost: rec.cost(),
     destroy() {
-      for (const b of [...slots, ...rec.owned, ...batches.flatMap((b) => [b.input.buffer, b.labels.buffer])]) b.destroy();
+      for (const b of [...slots, ...rec.owned, ...batches.flatMap((b) => [b.input.buffer, b.labels.buffer, ...[...b.aux.values()].map((v) => v.buffer)])]) b.destroy();
     },
   };
 }

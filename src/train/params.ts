@@ -85,10 +85,12 @@ export class ParamStore {
     for (const p of this.infos) this.write(p.tensor.name, p.init(random, p.tensor.size));
   }
 
-  write(name: string, data: Float32Array): void {
+  /** Writes one tensor of an arena (parameters by default; m or v when restoring optimizer state). */
+  write(name: string, data: Float32Array, which: 'params' | 'm' | 'v' = 'params'): void {
     const e = this.layout.get(name);
     if (data.length !== e.length) throw new Error(`parameter ${name}: expected ${e.length} values, got ${data.length}`);
-    writeArray(this.rt.device, this.params, e.offset * 4, data);
+    if (this[which].size < this.layout.bytes) throw new Error(`this optimizer keeps no '${which}' state`);
+    writeArray(this.rt.device, this[which], e.offset * 4, data);
   }
 
   /** Reads a whole arena back (params, grads, m or v) as name → values. */

@@ -10,7 +10,7 @@ import { DeviceLostError, type Runtime } from '../gpu/device.ts';
 import { learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
 import type { LossKind } from '../nn/loss.ts';
 import { ParamStore } from './params.ts';
-import { buildGraph, compileForward, compileTrainingStep, type ModelGraph, type Program } from './compile.ts';
+import { buildGraph, compileForward, compileTrainingStep, type BatchSlot, type ModelGraph, type Program } from './compile.ts';
 import { checkBatch, type Batch, type Dataset } from './batch.ts';
 import { prng, shuffled } from './random.ts';
 
@@ -56,6 +56,16 @@ export interface FitOptions {
   onProgress?: (p: Progress) => void;
   validation?: Dataset;
   onEpoch?: (e: { epoch: number; validation?: { loss: number; accuracy?: number } }) => void;
+}
+
+export interface TrainingState {
+  /** Optimizer steps taken. */
+  step: number;
+  params: Map<string, Float32Array>;
+  /** Adam's first moments, or SGD's momentum buffers (empty when the optimizer keeps none). */
+  m: Map<string, Float32Array>;
+  /** Adam's second moments (empty otherwise). */
+  v: Map<string, Float32Array>;
 }
 
 export interface History {
@@ -161,8 +171,8 @@ export class Trainer {
     const inRow = this.mg.input.size / batchSize;
     const labelRow = this.mg.labels.size / batchSize;
     this.program.batches.forEach((slot, i) => {
-      writeArray(device, slot.input.buffer, 0, batch.x.subarray(i * batchSize * inRow, (i + 1) * batchSize * inRow));
-      writeArray(device, slot.labels.buffer, 0, batch.y.subarray(i * batchSize * labelRow, (i + 1) * batchSize * labelRow));
+      const rows = (a: Float32Array | Int32Array, per: number) => a.subarray(i * batchSize * per, (i + 1) * batchSize * per);
+      writeSlot(device, this.mg, slot, rows(batch.x, inRow), rows(batch.y, labelRow));
     });
     writeArray(device, this.stepUniform, 0, stepValues(this.optimizer, this.lr, this.stepCount + 1));
     const encoder = device.createCommandEncoder({ label: `step ${this.stepCount + 1}` });
@@ -213,7 +223,7 @@ export class Trainer {
     const logEvery = Math.max(1, opts.logEvery ?? 10);
     const history: History = { losses: [], validation: [] };
     const random = prng((this.options.seed ?? 0) + 1);
-    const x = new Float32Array(this.stepRows * inRow);
+    const x = this.mg.input.dtype === 'i32' ? new Int32Array(this.stepRows * inRow) : new Float32Array(this.stepRows * inRow);
     const y = this.options.loss === 'cross-entropy' ? new Int32Array(this.stepRows * labelRow) : new Float32Array(this.stepRows * labelRow);
     let done = 0;
     let t0 = performance.now();
@@ -270,12 +280,10 @@ export class Trainer {
     return p;
   }
 
-  private async runForward(x: Float32Array, y: Int32Array | Float32Array | null, rows: number) {
+  private async runForward(x: Float32Array | Int32Array, y: Int32Array | Float32Array | null, rows: number) {
     const { mg, program } = await this.forwardProgram(rows);
-    const slot = program.batches[0];
-    writeArray(this.rt.device, slot.input.buffer, 0, x);
     // Predict has no labels: zeros are valid class indices and targets.
-    writeArray(this.rt.device, slot.labels.buffer, 0, y ?? new Int32Array(mg.labels.size));
+    writeSlot(this.rt.device, mg, program.batches[0], x, y ?? new Int32Array(mg.labels.size));
     const encoder = this.rt.device.createCommandEncoder({ label: 'forward' });
     encodeCommands(encoder, program.rec.commands, this.rt.debug);
     this.rt.device.queue.submit([encoder.finish()]);
@@ -287,7 +295,7 @@ export class Trainer {
   }
 
   /** Model outputs for `x` (rows × inputShape), in chunks of batchSize. */
-  async predict(x: Float32Array): Promise<Float32Array> {
+  async predict(x: Float32Array | Int32Array): Promise<Float32Array> {
     this.assertUsable('predict');
     const inRow = this.mg.input.size / this.options.batchSize;
     if (x.length % inRow !== 0) throw new ShapeError(`predict: ${x.length} values are not a whole number of rows of ${inRow}`);
@@ -348,6 +356,32 @@ export class Trainer {
     for (const [name, data] of entries) this.store.write(name, data);
   }
 
+  /**
+   * Everything needed to continue training bit-identically: parameters, optimizer moments and the step
+   * count (the data position is the caller's, e.g. TokenLoader.state()).
+   */
+  async readState(): Promise<TrainingState> {
+    const state: TrainingState = { step: this.stepCount, params: await this.store.read('params'), m: new Map(), v: new Map() };
+    const arenas = stateArenas(this.optimizer);
+    if (arenas >= 1) state.m = await this.store.read('m');
+    if (arenas >= 2) state.v = await this.store.read('v');
+    return state;
+  }
+
+  loadState(state: TrainingState): void {
+    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`training state: step must be a non-negative integer, got ${state.step}`);
+    const arenas = stateArenas(this.optimizer);
+    for (const [which, map, needed] of [['params', state.params, true], ['m', state.m, arenas >= 1], ['v', state.v, arenas >= 2]] as const) {
+      if (!needed) continue;
+      for (const p of this.mg.graph.params) {
+        const data = map.get(p.tensor.name);
+        if (!data) throw new Error(`training state: no '${which}' values for ${p.tensor.name}`);
+        this.store.write(p.tensor.name, data, which);
+      }
+    }
+    this.stepCount = state.step;
+  }
+
   /** Parameter names and shapes, in arena order. */
   get parameters(): { name: string; shape: readonly number[] }[] {
     return this.mg.graph.params.map((p) => ({ name: p.tensor.name, shape: p.tensor.shape }));
@@ -366,6 +400,13 @@ export class Trainer {
     this.store.destroy();
     for (const b of [this.stepUniform, this.lossScalar.buffer, this.clip.buffer, this.clipPartials.buffer, ...this.staging]) b.destroy();
   }
+}
+
+/** Writes one micro-batch: input, labels, and the aux tensors computed from the input. */
+function writeSlot(device: GPUDevice, mg: ModelGraph, slot: BatchSlot, x: Float32Array | Int32Array, y: Int32Array | Float32Array) {
+  writeArray(device, slot.input.buffer, 0, x);
+  writeArray(device, slot.labels.buffer, 0, y);
+  for (const a of mg.graph.aux) writeArray(device, slot.aux.get(a.tensor)!.buffer, 0, a.compute(x));
 }
 
 function frozenSet(mg: ModelGraph, patterns: string[]): Set<Tensor> {

@@ -1,8 +1,9 @@
-// matmul.wgsl (forward, both backward products, fused bias/activation, accumulate, batch) and
-// bias_grad.wgsl against src/reference/ops.ts.
+// Both matmul kernels — matmul.wgsl ('tiled') and matmul_sg.wgsl ('subgroup', with its vec4 and scalar
+// load paths) — (forward, both backward products, fused bias/activation, accumulate, batch) and
+// bias_grad.wgsl against src/reference/ops.ts. The 'subgroup' kernel runs where the adapter can take it.
 import { describe, it, beforeAll } from 'vitest';
 import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, Recorder } from '../helpers.ts';
-import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE } from '../../src/ops/matmul.ts';
+import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE, knownSubgroupSize, chooseKernel, type MatmulKernel } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/ops.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
@@ -16,9 +17,17 @@ const shapes: [number, number, number][] = [
   [33, 65, 17],
   [128, 256, 64],
   [200, 96, 300],
+  // 'subgroup' kernel load paths: K % 4 == 0 only (vec4 A, vec4 Bᵀ), N % 4 == 0 only (vec4 B), both, neither.
+  [33, 65, 20],
+  [37, 44, 17],
+  [9, 12, 8],
+  [130, 10, 256],
 ];
 
-async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE }) {
+const kernels: MatmulKernel[] = ['tiled', 'subgroup'];
+const canRun = (k: MatmulKernel) => !!rt && (k === 'tiled' || knownSubgroupSize(rt) >= 8);
+
+async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel }) {
   const A = randn(M * K, M * 7 + K);
   const B = randn(K * N, N * 13 + K);
   const bias = o.bias ? randn(N, N + 1) : undefined;
@@ -28,7 +37,7 @@ async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?:
   const pre = o.act && o.act !== 'none' ? zeros(rt, M * N) : undefined;
   await recordMatmul(rec, {
     label: 'test', A: upload(rt, A), B: upload(rt, B), C, M, N, K,
-    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile,
+    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel,
   });
   await runRecorded(rt, rec);
   const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, bias });
@@ -40,32 +49,54 @@ async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?:
   expectClose(got, expected, tol, `matmul ${M}x${N}x${K} ${JSON.stringify(o)}`);
 }
 
-describe.skipIf(!rt)('matmul kernel', () => {
+for (const kernel of kernels) {
+describe.skipIf(!canRun(kernel))(`matmul kernel '${kernel}'`, () => {
   for (const [M, N, K] of shapes) {
-    it(`C = A·B  ${M}×${N}×${K}`, () => check(rt!, M, N, K, {}));
-    it(`dA = dC·Bᵀ (transB)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transB: true }));
-    it(`dB += Aᵀ·dC (transA, accumulate)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transA: true, accumulate: true }));
+    it(`C = A·B  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { kernel }));
+    it(`dA = dC·Bᵀ (transB)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transB: true, kernel }));
+    it(`dB += Aᵀ·dC (transA, accumulate)  ${M}×${N}×${K}`, () => check(rt!, M, N, K, { transA: true, accumulate: true, kernel }));
   }
-  it('both transposed, narrow tile', () => check(rt!, 70, 10, 33, { transA: true, transB: true, tile: NARROW_TILE }));
+  it('both transposed', () => check(rt!, 70, 10, 33, { transA: true, transB: true, kernel }));
+  if (kernel === 'tiled') it('both transposed, narrow tile', () => check(rt!, 70, 10, 33, { transA: true, transB: true, tile: NARROW_TILE }));
   for (const act of ['relu', 'gelu', 'silu', 'tanh', 'sigmoid'] as const) {
-    it(`fused bias + ${act} epilogue, 33×65×17`, () => check(rt!, 33, 65, 17, { bias: true, act }));
+    it(`fused bias + ${act} epilogue, 33×65×17`, () => check(rt!, 33, 65, 17, { bias: true, act, kernel }));
   }
-  it('larger: 512×384×256 with bias', () => check(rt!, 512, 384, 256, { bias: true }));
-
-  it('batched: 3 independent products 17×9×11', async () => {
-    const [Bt, M, N, K] = [3, 17, 9, 11];
-    const A = randn(Bt * M * K, 1);
-    const B = randn(Bt * K * N, 2);
-    const rec = new Recorder(rt!);
-    const C = zeros(rt!, Bt * M * N);
-    await recordMatmul(rec, { label: 'batched', A: upload(rt!, A), B: upload(rt!, B), C, M, N, K, batch: Bt });
-    await runRecorded(rt!, rec);
-    const got = await read(rt!, C);
-    for (let b = 0; b < Bt; b++) {
-      const want = ref.matmul(A.subarray(b * M * K), B.subarray(b * K * N), M, N, K);
-      expectClose(got.subarray(b * M * N, (b + 1) * M * N), want, tolFor(K), `batch ${b}`);
-    }
+  it('fused bias + relu epilogue, accumulate, aligned 64×32×16', () => check(rt!, 64, 32, 16, { bias: true, act: 'relu', accumulate: true, kernel }));
+  it('larger: 512×384×256 with bias', () => check(rt!, 512, 384, 256, { bias: true, kernel }));
+  it('larger, transposed: 300×260×132 (transB) and 260×132×300 (transA)', async () => {
+    await check(rt!, 300, 260, 132, { transB: true, kernel });
+    await check(rt!, 260, 132, 300, { transA: true, kernel });
   });
+  it('MLP 784-256-256-10 at batch 128: forward, dW, dx', async () => {
+    await check(rt!, 128, 256, 784, { bias: true, act: 'relu', kernel });
+    await check(rt!, 128, 10, 256, { bias: true, kernel });
+    await check(rt!, 784, 256, 128, { transA: true, accumulate: true, kernel });
+    await check(rt!, 256, 10, 128, { transA: true, accumulate: true, kernel });
+    await check(rt!, 128, 256, 256, { transB: true, kernel });
+    await check(rt!, 128, 256, 10, { transB: true, kernel });
+  });
+
+  for (const [Bt, M, N, K] of [[3, 17, 9, 11], [2, 20, 12, 8]] as const) {
+    it(`batched: ${Bt} independent products ${M}×${N}×${K}`, async () => {
+      const A = randn(Bt * M * K, 1);
+      const B = randn(Bt * K * N, 2);
+      const rec = new Recorder(rt!);
+      const C = zeros(rt!, Bt * M * N);
+      await recordMatmul(rec, { label: 'batched', A: upload(rt!, A), B: upload(rt!, B), C, M, N, K, batch: Bt, kernel });
+      await runRecorded(rt!, rec);
+      const got = await read(rt!, C);
+      for (let b = 0; b < Bt; b++) {
+        const want = ref.matmul(A.subarray(b * M * K), B.subarray(b * K * N), M, N, K);
+        expectClose(got.subarray(b * M * N, (b + 1) * M * N), want, tolFor(K), `batch ${b}`);
+      }
+    });
+  }
+});
+}
+
+describe.skipIf(!rt)('matmul kernel choice', () => {
+  it(`default kernel on this adapter (${rt ? chooseKernel(rt) : '-'}) matches the reference`, () => check(rt!, 45, 30, 28, { bias: true, act: 'gelu' }));
+  it('a forced tile means the tiled kernel', () => check(rt!, 33, 65, 17, { tile: DEFAULT_TILE }));
 });
 
 describe.skipIf(!rt)('bias_grad kernel', () => {

@@ -1,0 +1,115 @@
+// Records the token + position embedding kernels (shaders/embedding.wgsl), and groups a batch's
+// positions by token id on the host (embeddingBuckets) so that the backward needs no float atomics.
+import { grid1d, type Recorder } from '../gpu/program.ts';
+import type { View } from '../gpu/buffers.ts';
+
+/**
+ * Int32 elements to allocate for each of offsets, ids and positions so one set of buffers serves every
+ * batch of B·T tokens: N + 1 (offsets has exactly N + 1 entries, ids ≤ N, positions N).
+ */
+export function embeddingBucketElements(B: number, T: number): number {
+  return B * T + 1;
+}
+
+/**
+ * The positions of `tokens` (N = B·T, flat b·T + t) grouped by token id, by a stable counting sort:
+ * bucket u holds positions[offsets[u] … offsets[u+1]) (ascending), all with token ids[u] (ids ascending).
+ * U = ids.length distinct tokens. offsets always has N + 1 entries: offsets[0…U] are the bucket starts
+ * and the end (N), and offsets[u] = N for every u > U, the sentinel that makes buckets past U empty on
+ * the GPU (see shaders/embedding.wgsl). Upload all three arrays, whole, every batch (ids may be
+ * uploaded as its U entries only). Throws on a token outside 0…V−1.
+ */
+export function embeddingBuckets(tokens: Int32Array, V: number): { offsets: Int32Array; ids: Int32Array; positions: Int32Array } {
+  const N = tokens.length;
+  const count = new Int32Array(V + 1);
+  for (let i = 0; i < N; i++) {
+    const tok = tokens[i];
+    if (!(tok >= 0 && tok < V)) throw new Error(`embedding: token ${tok} at position ${i} is outside 0…${V - 1}`);
+    count[tok + 1]++;
+  }
+  let U = 0;
+  for (let v = 1; v <= V; v++) if (count[v] > 0) U++;
+  const ids = new Int32Array(U);
+  const offsets = new Int32Array(N + 1).fill(N);
+  // count → exclusive prefix sums (start of each token's run in positions)
+  for (let v = 0; v < V; v++) count[v + 1] += count[v];
+  let u = 0;
+  for (let v = 0; v < V; v++) {
+    if (count[v + 1] > count[v]) {
+      ids[u] = v;
+      offsets[u] = count[v];
+      u++;
+    }
+  }
+  const positions = new Int32Array(N);
+  const next = count.slice(0, V);
+  for (let i = 0; i < N; i++) positions[next[tokens[i]]++] = i;
+  return { offsets, ids, positions };
+}
+
+/** out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]. */
+export function recordEmbeddingForward(
+  rec: Recorder,
+  label: string,
+  a: { tokens: View; wte: View; wpe: View; out: View; B: number; T: number; C: number },
+): Promise<void> {
+  const n = a.B * a.T * a.C;
+  const g = grid1d(n);
+  return rec.dispatch({
+    label,
+    shader: 'embedding',
+    entry: 'forward',
+    bindings: ['read', 'read', 'read', 'write'],
+    uniform: [
+      ['u32', a.B],
+      ['u32', a.T],
+      ['u32', a.C],
+      ['u32', g.stride],
+    ],
+    resources: [a.tokens, a.wte, a.wpe, a.out],
+    workgroups: g.workgroups,
+    cost: { flops: n, bytes: 4 * (3 * n + a.B * a.T) },
+  });
+}
+
+/** dwte[ids[u], :] += Σ_bucket dout[pos, :]; dwpe[t, :] += Σ_b dout[b, t, :]. Buffers from embeddingBuckets. */
+export async function recordEmbeddingBackward(
+  rec: Recorder,
+  label: string,
+  a: { dout: View; offsets: View; ids: View; positions: View; dwte: View; dwpe: View; B: number; T: number; C: number },
+): Promise<void> {
+  const { B, T, C } = a;
+  const N = B * T;
+  if (a.offsets.size < 4 * (N + 1)) throw new Error(`${label}: offsets holds ${a.offsets.size / 4} entries, needs ${N + 1}`);
+  const gp = grid1d(T * C);
+  await rec.dispatch({
+    label: `${label} dwpe`,
+    shader: 'embedding',
+    entry: 'backward_wpe',
+    bindings: ['read', 'write'],
+    uniform: [
+      ['u32', B],
+      ['u32', T],
+      ['u32', C],
+      ['u32', gp.stride],
+    ],
+    resources: [a.dout, a.dwpe],
+    workgroups: gp.workgroups,
+    cost: { flops: N * C, bytes: 4 * (N * C + 2 * T * C) },
+  });
+  await rec.dispatch({
+    label: `${label} dwte`,
+    shader: 'embedding',
+    entry: 'backward_wte',
+    bindings: ['read', 'read', 'read', 'read', 'write'],
+    uniform: [
+      ['u32', B],
+      ['u32', T],
+      ['u32', C],
+      ['u32', 0],
+    ],
+    resources: [a.dout, a.offsets, a.ids, a.positions, a.dwte],
+    workgroups: [Math.min(N, 65535), Math.ceil(N / 65535), 1],
+    cost: { flops: N * C, bytes: 4 * (3 * N * C + 3 * N) },
+  });
+}
