@@ -67,25 +67,22 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
       tb[i] = vv;
     }
     workgroupBarrier();
-    var mt = m;
-    for (var jj = 0u; jj < TILE; jj++) {
-      if (valid && j0 + jj <= t) {
+    if (valid && j0 <= t) {
+      let jn = min(TILE, t + 1u - j0);   // keys j0 … j0+jn−1 of this tile are ≤ t (runtime bound: no unrolling)
+      var mt = m;
+      for (var jj = 0u; jj < jn; jj++) {
         var dot = 0.0;
         for (var d = 0u; d < HS; d++) { dot = fma(q[d], ta[jj * HS + d], dot); }
         s[jj] = dot * params.scale;
         mt = max(mt, s[jj]);
       }
-    }
-    if (valid && j0 <= t) {
       let corr = exp(m - mt);
       l *= corr;
       for (var d = 0u; d < HS; d++) { acc[d] *= corr; }
-      for (var jj = 0u; jj < TILE; jj++) {
-        if (j0 + jj <= t) {
-          let p = exp(s[jj] - mt);
-          l += p;
-          for (var d = 0u; d < HS; d++) { acc[d] = fma(p, tb[jj * HS + d], acc[d]); }
-        }
+      for (var jj = 0u; jj < jn; jj++) {
+        let p = exp(s[jj] - mt);
+        l += p;
+        for (var d = 0u; d < HS; d++) { acc[d] = fma(p, tb[jj * HS + d], acc[d]); }
       }
       m = mt;
     }
@@ -156,8 +153,10 @@ fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l
       tb[i] = vv;
     }
     workgroupBarrier();
-    for (var jj = 0u; jj < TILE; jj++) {
-      if (valid && j0 + jj <= t) {
+    var jn = 0u;
+    if (valid && j0 <= t) { jn = min(TILE, t + 1u - j0); }   // keys ≤ t in this tile
+    for (var jj = 0u; jj < jn; jj++) {
+      {
         var sc = 0.0;
         var dp = 0.0;
         for (var d = 0u; d < HS; d++) {
@@ -221,9 +220,12 @@ fn backward_dkdv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
       td[i] = dv_;
     }
     workgroupBarrier();
-    for (var tt = 0u; tt < TILE; tt++) {
-      let t = t0 + tt;
-      if (valid && t >= j && t < T) {
+    // Queries max(t0, j) … min(t0 + TILE, T) − 1 of this tile see key j (runtime bounds: no unrolling).
+    var tt0 = TILE;
+    if (valid && j < t0 + TILE) { tt0 = select(0u, j - t0, j > t0); }
+    let ttn = min(TILE, T - t0);
+    for (var tt = tt0; tt < ttn; tt++) {
+      {
         var sc = 0.0;
         var dp = 0.0;
         for (var d = 0u; d < HS; d++) {

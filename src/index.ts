@@ -30,5 +30,7 @@ export type { View } from './gpu/buffers.ts';
 export { penguins } from './data/penguins.ts';
 export type { TableData } from './data/penguins.ts';
 export { GPT, checkGPTConfig } from './nn/gpt.ts';
-export type { GPTConfig } from './nn/gpt.ts';
+export { Generator, sample } from './nn/generate.ts';
+export type { SampleOptions } from './nn/generate.ts';
+export type { GPTConfig, LoraOptions } from './nn/gpt.ts';
 export { LayerNorm } from './nn/layernorm.ts';

@@ -1,7 +1,5 @@
-// The `wgsl-train` command line, thin over the library.
-//   wgsl-train mlp [--epochs N] [--batch B] [--lr X] [--optimizer adam|adamw|sgd] [--hidden H] [--seed S] [--json]
-// trains an MLP classifier on the built-in Palmer Penguins table and prints progress, throughput and
-// held-out accuracy.
+// The `wgsl-train` command line, thin over the library (usage below). `mlp` trains an MLP classifier on the
+// built-in Palmer Penguins table; train, generate and inspect are the GPT-2 commands in gpt.ts.
 import { createRuntime, adapterName } from '../gpu/device.ts';
 import { Sequential } from '../nn/sequential.ts';
 import { Linear } from '../nn/linear.ts';
@@ -9,32 +7,8 @@ import { ReLU } from '../nn/activation.ts';
 import { Trainer } from '../train/trainer.ts';
 import { penguins } from '../data/penguins.ts';
 import type { OptimizerConfig } from '../optim/optimizer.ts';
-
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
-
-type Flags = Record<string, string | boolean>;
-
-export function parseFlags(args: string[], known: Record<string, 'string' | 'number' | 'boolean'>): Flags {
-  const out: Flags = {};
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (!a.startsWith('--')) throw new UsageError(`unexpected argument '${a}'`);
-    const [name, inline] = a.slice(2).split('=', 2);
-    const kind = known[name];
-    if (!kind) throw new UsageError(`unknown flag --${name} (known: ${Object.keys(known).map((k) => '--' + k).join(' ')})`);
-    if (kind === 'boolean') {
-      out[name] = true;
-      continue;
-    }
-    const v = inline ?? args[++i];
-    if (v === undefined) throw new UsageError(`--${name} needs a value`);
-    if (kind === 'number' && !Number.isFinite(Number(v))) throw new UsageError(`--${name} needs a number, got '${v}'`);
-    out[name] = v;
-  }
-  return out;
-}
+import { parseFlags, UsageError, type Flags } from './flags.ts';
+import { train, generate, inspect } from './gpt.ts';
 
 const num = (f: Flags, k: string, d: number) => (f[k] === undefined ? d : Number(f[k]));
 
@@ -82,19 +56,30 @@ async function mlp(args: string[]): Promise<void> {
 }
 
 const USAGE = `usage: wgsl-train <command> [flags]
-  mlp      train an MLP classifier on the built-in Palmer Penguins table
-           [--epochs N] [--batch B] [--lr X] [--optimizer adam|adamw|sgd] [--hidden H] [--seed S] [--json]`;
+  train     (--init DIR | --config config.json | --resume DIR) --data FILE [--tokenizer byte|gpt2]
+            --batch B --seq T --steps N [--optimizer adamw|adam|sgd] [--lr X] [--beta1 X] [--beta2 X] [--eps X]
+            [--weight-decay X] [--grad-clip X] [--warmup N] [--schedule constant|cosine] [--accum K] [--seed S]
+            [--no-shuffle] [--log FILE.jsonl] [--save DIR] [--lora-rank R] [--lora-alpha A]
+            [--lora-targets c_attn,c_proj,c_fc] [--freeze GLOB[,GLOB]] [--log-every N]
+  generate  --init DIR --prompt TEXT [--max-new-tokens N] [--temperature X] [--top-k K] [--seed S] [--tokenizer byte|gpt2]
+  inspect   FILE.safetensors|DIR
+  mlp       train an MLP classifier on the built-in Palmer Penguins table
+            [--epochs N] [--batch B] [--lr X] [--optimizer adam|adamw|sgd] [--hidden H] [--seed S] [--json]`;
 
 export async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   try {
     if (cmd === 'mlp') await mlp(rest);
+    else if (cmd === 'train') await train(rest);
+    else if (cmd === 'generate') await generate(rest);
+    else if (cmd === 'inspect') await inspect(rest);
     else if (!cmd || cmd === '--help' || cmd === 'help') console.log(USAGE);
     else throw new UsageError(`unknown command '${cmd}'\n${USAGE}`);
     return 0;
   } catch (e) {
     const err = e as Error;
-    console.error(`wgsl-train: ${err.name && err.name !== 'Error' ? err.name + ': ' : ''}${err.message}`);
+    const oneLine = String(err?.message ?? err).split('\n')[0];
+    console.error(`wgsl-train: ${err.name && !['Error', 'UsageError'].includes(err.name) ? err.name + ': ' : ''}${oneLine}`);
     return err instanceof UsageError ? 2 : 1;
   }
 }

@@ -22,6 +22,13 @@ export interface GPTConfig {
   layer_norm_epsilon: number;
 }
 
+/** Low-rank adapters on the chosen projections (c_proj means both attn.c_proj and mlp.c_proj). */
+export interface LoraOptions {
+  rank: number;
+  alpha: number;
+  targets: ('c_attn' | 'c_proj' | 'c_fc')[];
+}
+
 export function checkGPTConfig(c: GPTConfig): void {
   for (const k of ['vocab_size', 'n_positions', 'n_embd', 'n_layer', 'n_head'] as const) {
     if (!Number.isInteger(c[k]) || c[k] < 1) throw new ShapeError(`GPT config: ${k} must be a positive integer, got ${c[k]}`);
@@ -33,7 +40,10 @@ export function checkGPTConfig(c: GPTConfig): void {
 export class GPT implements Layer {
   readonly inputDtype = 'i32' as const;
 
-  constructor(readonly config: GPTConfig) {
+  constructor(
+    readonly config: GPTConfig,
+    readonly lora?: LoraOptions,
+  ) {
     checkGPTConfig(config);
   }
 
@@ -45,8 +55,10 @@ export class GPT implements Layer {
     const { out, params } = tokenPositionEmbedding(g, tokens, { V, maxT: n_positions, C, init: normalInit(std) });
     let x = out;
     const ln = (t: Tensor, name: string) => new LayerNorm(C, { eps, name }).apply(g, t);
+    const lora = this.lora;
+    const adapted = (name: string) => (lora?.targets.some((t) => name.endsWith(`.${t}`)) ? lora : undefined);
     const linear = (t: Tensor, inF: number, outF: number, name: string, o: { gelu?: boolean; proj?: boolean } = {}) =>
-      new Linear(inF, outF, { name, weightStd: o.proj ? projStd : std, activation: o.gelu ? 'gelu' : 'none' }).apply(g, t);
+      new Linear(inF, outF, { name, weightStd: o.proj ? projStd : std, activation: o.gelu ? 'gelu' : 'none', lora: adapted(name) }).apply(g, t);
     for (let i = 0; i < L; i++) {
       const h = `h.${i}`;
       const attn = (t: Tensor) => linear(causalSelfAttention(g, linear(t, C, 3 * C, `${h}.attn.c_attn`), NH, `${h}.attn`), C, C, `${h}.attn.c_proj`, { proj: true });

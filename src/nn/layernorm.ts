@@ -49,8 +49,10 @@ class LayerNormOp implements Op {
     this.saved = [x, mean, rstd];
   }
 
-  temps(): number[] {
-    return [];
+  temps(phase: 'forward' | 'backward'): number[] {
+    // Where the weight and bias gradients go when those parameters are frozen (e.g. LoRA fine-tuning).
+    // (and the input gradient when the input needs none, e.g. right after frozen embeddings).
+    return phase === 'backward' ? [this.C, this.C, this.R * this.C] : [];
   }
 
   forward(ctx: OpContext): Promise<void> {
@@ -62,18 +64,13 @@ class LayerNormOp implements Op {
 
   async backward(ctx: OpContext): Promise<void> {
     const dout = ctx.grad(this.out);
-    const dinp = ctx.grad(this.x);
-    const dweight = ctx.grad(this.weight);
-    const dbias = ctx.grad(this.bias);
-    if (!dout || !dinp || !dweight || !dbias) {
-      if (dout && (dinp || dweight || dbias)) {
-        throw new Error(`${this.name}: a partly frozen LayerNorm (some of input/weight/bias without gradients) is not supported`);
-      }
-      return;
-    }
+    if (!dout) return;
+    const dinp = ctx.grad(this.x) ?? ctx.temp(2);
+    const dweight = ctx.grad(this.weight) ?? ctx.temp(0);
+    const dbias = ctx.grad(this.bias) ?? ctx.temp(1);
     await recordLayerNormBackward(ctx.rec, `${this.name} backward`, {
       dout, inp: ctx.value(this.x), weight: ctx.value(this.weight), mean: ctx.value(this.mean), rstd: ctx.value(this.rstd),
-      dinp, dweight, dbias, R: this.R, C: this.C, accumulate: ctx.accumulates(this.x),
+      dinp, dweight, dbias, R: this.R, C: this.C, accumulate: ctx.grad(this.x) !== null && ctx.accumulates(this.x),
     });
   }
 }

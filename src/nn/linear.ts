@@ -6,6 +6,7 @@ import { ShapeError, type Graph, type Layer, type Op, type OpContext, type Tenso
 import { recordMatmul, recordBiasGrad } from '../ops/matmul.ts';
 import { recordActivationBackward, savesInput, type Activation } from '../ops/activation.ts';
 import { constantInit, normalInit, uniformInit } from './init.ts';
+import { loraLinear } from './lora.ts';
 
 export interface LinearOptions {
   bias?: boolean;
@@ -14,6 +15,8 @@ export interface LinearOptions {
   /** Activation fused into the matmul epilogue. */
   activation?: Activation;
   name?: string;
+  /** A low-rank adapter beside the weight: y = act(x·W + b + (alpha/rank)·(x·A)·B); see lora.ts. */
+  lora?: { rank: number; alpha: number };
 }
 
 
@@ -44,6 +47,7 @@ export class Linear implements Layer {
     const W = g.param(`${name}.weight`, [K, N], std === undefined ? uniformInit(1 / Math.sqrt(K)) : normalInit(std));
     const b = this.options.bias === false ? null : g.param(`${name}.bias`, [N], std === undefined ? uniformInit(1 / Math.sqrt(K)) : constantInit(0));
     const act = this.options.activation ?? 'none';
+    if (this.options.lora) return loraLinear(g, name, x, W, b, act, rows, K, N, this.options.lora);
     const y = g.tensor(`${name}.out`, [...x.shape.slice(0, -1), N], 'activation');
     const pre = savesInput(act) ? g.tensor(`${name}.pre`, y.shape, 'activation') : null;
     g.add(new LinearOp(name, x, W, b, y, pre, act, rows, K, N));

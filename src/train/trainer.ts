@@ -30,6 +30,8 @@ export interface TrainerOptions {
   decay?: 'all' | 'matrices';
   /** Names of parameters not to train (exact names, or globs with *). */
   freeze?: string[];
+  /** Train only the parameters matching these names or globs (e.g. LoRA adapters: ['*.lora_A', '*.lora_B']). */
+  trainOnly?: string[];
   /** Seeds parameter initialisation and shuffling. */
   seed?: number;
 }
@@ -90,6 +92,7 @@ export class Trainer {
   private readonly staging: GPUBuffer[] = [];
   private readonly inFlight: Promise<unknown>[] = [];
   private destroyed = false;
+  private readonly frozen: ReadonlySet<string>;
 
   private constructor(
     readonly rt: Runtime,
@@ -107,6 +110,12 @@ export class Trainer {
     this.optimizer = withDefaults(o.optimizer);
     this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
     const frozen = frozenSet(this.mg, o.freeze ?? []);
+    if (o.trainOnly) {
+      const kept = globMatches(this.mg, o.trainOnly, 'trainOnly');
+      for (const p of this.mg.graph.params) if (!kept.has(p.tensor)) frozen.add(p.tensor);
+    }
+    if (frozen.size === this.mg.graph.params.length) throw new Error('every parameter is frozen: nothing to train');
+    this.frozen = new Set([...frozen].map((t) => t.name));
     this.store = new ParamStore(rt, this.mg.graph.params, {
       frozen,
       decays: o.decay === 'matrices' ? (t) => t.shape.length >= 2 : () => true,
@@ -382,6 +391,11 @@ export class Trainer {
     this.stepCount = state.step;
   }
 
+  /** Whether the optimizer updates this parameter (not frozen). */
+  isTrained(name: string): boolean {
+    return !this.frozen.has(name);
+  }
+
   /** Parameter names and shapes, in arena order. */
   get parameters(): { name: string; shape: readonly number[] }[] {
     return this.mg.graph.params.map((p) => ({ name: p.tensor.name, shape: p.tensor.shape }));
@@ -410,11 +424,19 @@ function writeSlot(device: GPUDevice, mg: ModelGraph, slot: BatchSlot, x: Float3
 }
 
 function frozenSet(mg: ModelGraph, patterns: string[]): Set<Tensor> {
+  return globMatches(mg, patterns, 'freeze');
+}
+
+/** Parameters matching any of the globs (`*` matches any run of characters); a glob matching nothing is an error. */
+function globMatches(mg: ModelGraph, patterns: string[], what: string): Set<Tensor> {
   const out = new Set<Tensor>();
   for (const pat of patterns) {
     const re = new RegExp('^' + pat.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*') + '$');
     const hits = mg.graph.params.filter((p) => re.test(p.tensor.name));
-    if (hits.length === 0) throw new Error(`freeze: '${pat}' matches no parameter (have: ${mg.graph.params.map((p) => p.tensor.name).join(', ')})`);
+    if (hits.length === 0) {
+      const names = mg.graph.params.map((p) => p.tensor.name);
+      throw new Error(`${what}: '${pat}' matches no parameter (have: ${names.slice(0, 12).join(', ')}${names.length > 12 ? ', …' : ''})`);
+    }
     for (const h of hits) out.add(h.tensor);
   }
   return out;
