@@ -34,3 +34,5 @@ export { Generator, sample } from './nn/generate.ts';
 export type { SampleOptions } from './nn/generate.ts';
 export type { GPTConfig, LoraOptions } from './nn/gpt.ts';
 export { LayerNorm } from './nn/layernorm.ts';
+export { estimateTrainingMemory } from './plan/estimate.ts';
+export type { MemoryEstimate } from './plan/estimate.ts';

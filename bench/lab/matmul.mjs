@@ -8,6 +8,12 @@
 //   npx vite build && node bench/lab/matmul.mjs [--versions=1,5,7] [--sizes=256,512,1024] [--iters=5]
 //                                               [--shapes=128x256x784,784x256x128:tn] [--list]
 //
+// Versions: 1 naive · 2 shared-memory 16×16 · 3 production 'tiled' (GPU default) · 4 register-blocked
+// scalar, no shared memory · 5/6 vec4 1×8 / 1×16 per thread, no shared memory · 7/8 subgroup-shared B,
+// 2×8 per thread (WG 64/32) · 9/10 the same 2×16 per thread · 11 production 'subgroup' (CPU-driver default).
+// Lesson on lavapipe: loads dominate (each non-uniform load is a per-lane bounds-checked scalar loop), so
+// the winners cut loads per FMA by passing the B tile between lanes with subgroupBroadcast.
+//
 // --sizes gives square M=N=K problems; --shapes gives MxNxK problems (the MLP shapes by default when
 // --shapes is passed bare), with an optional :nt / :tn / :tt suffix for transB / transA / both (only the
 // production versions take transposes; lab versions that cannot run a shape are skipped and say so).

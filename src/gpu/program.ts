@@ -4,6 +4,7 @@
 // compile, no allocation, no bind-group creation, only setPipeline / setBindGroup / dispatch calls.
 import { KernelRegistry, bindGroup, createUniform, uniformData, type Binding, type BindingKind } from './kernels.ts';
 import type { Defines } from './shaders.ts';
+import { createStorage } from './buffers.ts';
 import type { Runtime } from './device.ts';
 
 export interface Cost {
@@ -89,6 +90,13 @@ export class Recorder {
     const u = createUniform(this.device, uniformData(fields), label);
     this.owned.push(u);
     return u;
+  }
+
+  /** A zero-filled storage buffer owned by this program (e.g. partial sums of a reduction). */
+  storageBuffer(label: string, elements: number): GPUBuffer {
+    const b = createStorage(this.device, elements * 4, label);
+    this.owned.push(b);
+    return b;
   }
 
   clear(label: string, buffer: GPUBuffer, offset = 0, size = buffer.size - offset): void {

@@ -65,62 +65,96 @@ export interface OptimizerBuffers {
   clip: View;
 }
 
-export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig>, b: OptimizerBuffers, groups: ParamGroup[]) {
+/**
+ * Element windows covering [offset, offset + count), each bindable on its own: `base` is a multiple of the
+ * binding-offset alignment, the window's elements are base + skip … base + skip + length − 1, and the
+ * binding (skip + length elements) is at most maxStorageBufferBindingSize — so arenas larger than one
+ * binding still work.
+ */
+export function bindingWindows(offset: number, count: number, device: GPUDevice, maxElements?: number): { base: number; skip: number; length: number }[] {
+  const align = device.limits.minStorageBufferOffsetAlignment / 4;
+  const max = Math.floor((maxElements ?? device.limits.maxStorageBufferBindingSize / 4) / align) * align;
+  if (max < 2 * align) throw new Error(`binding windows of ${maxElements} elements are too small for the offset alignment (${align})`);
+  const out: { base: number; skip: number; length: number }[] = [];
+  for (let start = offset; start < offset + count; ) {
+    const base = Math.floor(start / align) * align;
+    const length = Math.min(max - (start - base), offset + count - start);
+    out.push({ base, skip: start - base, length });
+    start += length;
+  }
+  return out;
+}
+
+type Window = ReturnType<typeof bindingWindows>[number];
+const windowView = (buffer: GPUBuffer, w: Window): View =>
+  buffer.size >= (w.base + w.skip + w.length) * 4 ? { buffer, offset: w.base * 4, size: (w.skip + w.length) * 4 } : { buffer, offset: 0, size: buffer.size };
+
+/** One dispatch per group and binding window (maxWindow: a smaller window than the device's, for tests). */
+export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig>, b: OptimizerBuffers, groups: ParamGroup[], maxWindow?: number) {
+  const sgd = c.type === 'sgd';
   for (const g of groups) {
-    if (g.count === 0) continue;
-    const grid = grid1d(g.count);
-    const sgd = c.type === 'sgd';
-    await rec.dispatch({
-      label: `${c.type} update (${g.label})`,
-      shader: 'optimizer',
-      entry: sgd ? 'sgd' : 'adam',
-      bindings: ['uniform', 'uniform', 'write', 'read', 'write', 'write', 'read'],
-      defines: { DECOUPLED: c.type === 'adamw' },
-      resources: [
-        b.step,
-        rec.uniformBuffer(`${c.type} group ${g.label}`, [
-          ['u32', g.offset],
-          ['u32', g.count],
-          ['u32', grid.stride],
-          // 1 − β and 1 − dampening are formed in float64 here, as torch does, not in f32 on the GPU.
-          ['f32', sgd ? 0 : c.beta1],
-          ['f32', sgd ? 0 : 1 - c.beta1],
-          ['f32', sgd ? 0 : c.beta2],
-          ['f32', sgd ? 0 : 1 - c.beta2],
-          ['f32', sgd ? 0 : c.eps],
-          ['f32', g.weightDecay],
-          ['f32', sgd ? c.momentum : 0],
-          ['f32', sgd ? 1 - c.dampening : 0],
-          ['u32', sgd && c.nesterov ? 1 : 0],
-        ]),
-        b.params,
-        b.grads,
-        b.m,
-        b.v,
-        b.clip,
-      ],
-      workgroups: grid.workgroups,
-      cost: { flops: g.count * (sgd ? 6 : 14), bytes: g.count * 4 * (sgd ? 5 : 7) },
-    });
+    for (const w of bindingWindows(g.offset, g.count, rec.device, maxWindow)) {
+      const grid = grid1d(w.length);
+      await rec.dispatch({
+        label: `${c.type} update (${g.label}${w.length < g.count ? `, elements ${w.base + w.skip}…` : ''})`,
+        shader: 'optimizer',
+        entry: sgd ? 'sgd' : 'adam',
+        bindings: ['uniform', 'uniform', 'write', 'read', 'write', 'write', 'read'],
+        defines: { DECOUPLED: c.type === 'adamw' },
+        resources: [
+          b.step,
+          rec.uniformBuffer(`${c.type} group ${g.label}`, [
+            ['u32', w.skip], // the bindings start at the aligned base just before the window
+            ['u32', w.length],
+            ['u32', grid.stride],
+            // 1 − β and 1 − dampening are formed in float64 here, as torch does, not in f32 on the GPU.
+            ['f32', sgd ? 0 : c.beta1],
+            ['f32', sgd ? 0 : 1 - c.beta1],
+            ['f32', sgd ? 0 : c.beta2],
+            ['f32', sgd ? 0 : 1 - c.beta2],
+            ['f32', sgd ? 0 : c.eps],
+            ['f32', g.weightDecay],
+            ['f32', sgd ? c.momentum : 0],
+            ['f32', sgd ? 1 - c.dampening : 0],
+            ['u32', sgd && c.nesterov ? 1 : 0],
+          ]),
+          windowView(b.params, w),
+          windowView(b.grads, w),
+          windowView(b.m, w),
+          windowView(b.v, w),
+          b.clip,
+        ],
+        workgroups: grid.workgroups,
+        cost: { flops: w.length * (sgd ? 6 : 14), bytes: w.length * 4 * (sgd ? 5 : 7) },
+      });
+    }
   }
 }
 
-/** clip = [‖g‖, min(1, maxNorm / (‖g‖ + 1e-6))] over the first n elements of the gradient arena. */
-export async function recordGradClip(rec: Recorder, grads: View, n: number, maxNorm: number, partials: View, clip: View) {
-  const parts = Math.max(1, Math.min(256, Math.ceil(n / 4096), partials.size / 4));
-  const uniform: ReadonlyArray<['u32' | 'f32', number]> = [
-    ['u32', n],
-    ['u32', parts],
-    ['f32', maxNorm],
-  ];
+/**
+ * clip = [‖g‖, min(1, maxNorm / (‖g‖ + 1e-6))] over the first n elements of the gradient arena: partial sums
+ * per binding window (up to 64 workgroups each, into the window's own 64-entry block), then one reduction.
+ */
+export async function recordGradClip(rec: Recorder, grads: GPUBuffer, n: number, maxNorm: number, clip: View, maxWindow?: number) {
+  const windows = bindingWindows(0, n, rec.device, maxWindow);
+  const block = rec.device.limits.minStorageBufferOffsetAlignment / 4; // 64 floats: one aligned block per window
+  const partials = rec.storageBuffer('gradient norm partial sums', Math.max(block, 64) * windows.length);
+  const total = partials.size / 4;
   const bindings = ['read', 'write', 'write'] as const;
+  for (const [i, w] of windows.entries()) {
+    const parts = Math.max(1, Math.min(64, Math.ceil(w.length / 4096)));
+    await rec.dispatch({
+      label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings,
+      uniform: [['u32', w.length], ['u32', parts], ['f32', maxNorm]], // windows of [0, n) start aligned: skip = 0
+      resources: [windowView(grads, w), { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 }, clip],
+      workgroups: [parts, 1, 1], cost: { flops: 2 * w.length, bytes: 4 * w.length },
+    });
+  }
   await rec.dispatch({
-    label: 'grad norm (partial sums)', shader: 'grad_norm', entry: 'partial_sumsq', bindings, uniform,
-    resources: [grads, partials, clip], workgroups: [parts, 1, 1], cost: { flops: 2 * n, bytes: 4 * n },
-  });
-  await rec.dispatch({
-    label: 'grad norm (clip factor)', shader: 'grad_norm', entry: 'finish', bindings, uniform,
-    resources: [grads, partials, clip], workgroups: [1, 1, 1], cost: { flops: parts, bytes: 4 * parts },
+    label: 'grad norm (clip factor)', shader: 'grad_norm', entry: 'finish', bindings,
+    uniform: [['u32', n], ['u32', total], ['f32', maxNorm]],
+    resources: [{ buffer: grads, offset: 0, size: 16 }, { buffer: partials, offset: 0, size: total * 4 }, clip],
+    workgroups: [1, 1, 1], cost: { flops: total, bytes: 4 * total },
   });
 }
 

@@ -4,7 +4,7 @@
 import { Graph, ShapeError, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { planMemory, type MemoryPlan } from '../plan/memory.ts';
 import { Recorder, type Cost } from '../gpu/program.ts';
-import { createStorage, type View } from '../gpu/buffers.ts';
+import { createStorage, LimitError, type View } from '../gpu/buffers.ts';
 import { addLoss, type LossKind } from '../nn/loss.ts';
 import { recordGradClip, recordOptimizer, type OptimizerConfig } from '../optim/optimizer.ts';
 import type { ParamStore } from './params.ts';
@@ -119,7 +119,14 @@ async function recordPasses(
   }
 }
 
-function allocateSlots(rt: Runtime, plan: MemoryPlan): GPUBuffer[] {
+/** Creates the plan's buffers, first checking that no tensor is larger than one binding may be. */
+function allocateSlots(rt: Runtime, mg: ModelGraph, plan: MemoryPlan): GPUBuffer[] {
+  const max = rt.device.limits.maxStorageBufferBindingSize;
+  for (const t of mg.graph.tensors) {
+    if (t.size * 4 > max) {
+      throw new LimitError(`tensor ${t} needs ${t.size * 4} bytes, above this device's maxStorageBufferBindingSize (${max}); use a smaller batch or sequence length`);
+    }
+  }
   return plan.slotBytes.map((bytes, i) => createStorage(rt.device, bytes, `activation slot ${i}`));
 }
 
@@ -130,27 +137,25 @@ export interface TrainingProgramOptions {
   stepUniform: GPUBuffer;
   lossScalar: View;
   clip: View;
-  clipPartials: View;
 }
 
 export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: ParamStore, o: TrainingProgramOptions): Promise<Program> {
   const frozen = new Set(mg.graph.params.map((p) => p.tensor).filter((t) => store.layout.get(t.name).offset >= store.trainedLength));
   const plan = planMemory(mg.graph, { training: true, keep: [], frozen });
-  const slots = allocateSlots(rt, plan);
+  const slots = allocateSlots(rt, mg, plan);
   const batches = makeBatchSlots(rt, mg, o.microBatches);
   const rec = new Recorder(rt);
   rec.clear('zero gradients', store.grads);
   rec.clear('zero loss', o.lossScalar.buffer, o.lossScalar.offset, 16);
   await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, true);
-  const gradView: View = { buffer: store.grads, offset: 0, size: Math.max(4, store.trainedLength * 4) };
-  if (o.gradClip !== undefined) await recordGradClip(rec, gradView, store.trainedLength, o.gradClip, o.clipPartials, o.clip);
+  if (o.gradClip !== undefined) await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip);
   await recordOptimizer(rec, o.optimizer, { step: o.stepUniform, params: store.params, grads: store.grads, m: store.m, v: store.v, clip: o.clip }, store.groups);
   return finish(rec, plan, slots, batches);
 }
 
 export async function compileForward(rt: Runtime, mg: ModelGraph, store: ParamStore, lossScalar: View): Promise<Program> {
   const plan = planMemory(mg.graph, { training: false, keep: [mg.output] });
-  const slots = allocateSlots(rt, plan);
+  const slots = allocateSlots(rt, mg, plan);
   const batches = makeBatchSlots(rt, mg, 1);
   const rec = new Recorder(rt);
   rec.clear('zero loss', lossScalar.buffer, lossScalar.offset, 16);

@@ -55,12 +55,6 @@ export class ParamStore {
         throw new LimitError(`parameter ${e.name} needs ${e.length * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding})`);
       }
     }
-    if (this.layout.bytes > maxBinding) {
-      throw new LimitError(
-        `the parameter arena (${this.layout.bytes} bytes) exceeds this device's maxStorageBufferBindingSize (${maxBinding}); ` +
-          'the optimizer binds it whole',
-      );
-    }
     this.params = createStorage(device, this.layout.bytes, 'parameters');
     this.grads = createStorage(device, this.layout.bytes, 'gradients');
     this.m = createStorage(device, opts.stateArenas >= 1 ? this.layout.bytes : 16, 'optimizer state m');

@@ -86,7 +86,6 @@ export class Trainer {
   private readonly stepUniform: GPUBuffer;
   private readonly lossScalar: View;
   private readonly clip: View;
-  private readonly clipPartials: View;
   private program!: Program;
   private readonly forwardPrograms = new Map<number, Promise<{ mg: ModelGraph; program: Program }>>();
   private readonly staging: GPUBuffer[] = [];
@@ -127,7 +126,6 @@ export class Trainer {
     this.lossScalar = { buffer: createStorage(device, 16, 'loss'), offset: 0, size: 16 };
     this.clip = { buffer: createStorage(device, 16, 'gradient clip [norm, scale]'), offset: 0, size: 16 };
     writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0]));
-    this.clipPartials = { buffer: createStorage(device, 256 * 4, 'gradient norm partial sums'), offset: 0, size: 256 * 4 };
   }
 
   static async create(rt: Runtime, model: Layer, options: TrainerOptions): Promise<Trainer> {
@@ -141,7 +139,6 @@ export class Trainer {
       stepUniform: t.stepUniform,
       lossScalar: t.lossScalar,
       clip: t.clip,
-      clipPartials: t.clipPartials,
     });
     return t;
   }
@@ -412,7 +409,7 @@ export class Trainer {
     this.program?.destroy();
     for (const p of this.forwardPrograms.values()) void p.then((f) => f.program.destroy(), () => {});
     this.store.destroy();
-    for (const b of [this.stepUniform, this.lossScalar.buffer, this.clip.buffer, this.clipPartials.buffer, ...this.staging]) b.destroy();
+    for (const b of [this.stepUniform, this.lossScalar.buffer, this.clip.buffer, ...this.staging]) b.destroy();
   }
 }
 

@@ -1,0 +1,53 @@
+// How much GPU memory training a model takes, computed from the same graph and memory plan the trainer
+// uses (no GPU needed), and whether it fits a device's limits: total bytes, the largest single binding
+// (checked against maxStorageBufferBindingSize) and the largest buffer (against maxBufferSize).
+import type { Layer } from '../graph/graph.ts';
+import { buildGraph } from '../train/compile.ts';
+import { planMemory } from './memory.ts';
+import type { LossKind } from '../nn/loss.ts';
+
+export interface MemoryEstimate {
+  /** Parameters, gradients and optimizer moments (Adam: 4 copies of the parameter arena). */
+  arenaBytes: number;
+  /** Activations, activation gradients and scratch after liveness sharing. */
+  activationBytes: number;
+  /** What the activations would take without sharing. */
+  activationBytesUnshared: number;
+  /** Inputs and labels of every micro-batch. */
+  batchBytes: number;
+  totalBytes: number;
+  parameters: number;
+  /** The largest tensor a kernel binds on its own, and its size. */
+  largestBinding: { name: string; bytes: number };
+  /** The largest buffer to allocate (the parameter arena or an activation slot). */
+  largestBuffer: number;
+}
+
+export function estimateTrainingMemory(
+  model: Layer,
+  o: { inputShape: number[]; batchSize: number; loss: LossKind; accumSteps?: number; stateArenas?: number; alignBytes?: number },
+): MemoryEstimate {
+  const mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
+  const plan = planMemory(mg.graph, { training: true, keep: [] });
+  const align = (o.alignBytes ?? 256) / 4;
+  let arena = 0;
+  let parameters = 0;
+  let largest = { name: '', bytes: 0 };
+  for (const p of mg.graph.params) {
+    arena = Math.ceil(arena / align) * align + p.tensor.size;
+    parameters += p.tensor.size;
+  }
+  for (const t of mg.graph.tensors) if (t.size * 4 > largest.bytes) largest = { name: t.name, bytes: t.size * 4 };
+  const arenaBytes = arena * 4 * (2 + (o.stateArenas ?? 2));
+  const batchBytes = (mg.input.size + mg.labels.size) * 4 * (o.accumSteps ?? 1);
+  return {
+    arenaBytes,
+    activationBytes: plan.bytes,
+    activationBytesUnshared: plan.bytesUnshared,
+    batchBytes,
+    totalBytes: arenaBytes + plan.bytes + batchBytes,
+    parameters,
+    largestBinding: largest,
+    largestBuffer: Math.max(arena * 4, ...plan.slotBytes),
+  };
+}
