@@ -1,6 +1,6 @@
 // Tiled, register-blocked matrix product with a fused epilogue, for the forward pass and both backward products.
 //
-//   C[b] (=|+=) act( op(A[b]) · op(B[b]) + bias )        b = 0 … batch-1 (workgroup_id.z)
+//   C[b] (=|+=) act( alpha · op(A[b]) · op(B[b]) + bias )        b = 0 … batch-1 (workgroup_id.z)
 //
 //   op(A) is M×K: A stored [M,K] row-major, or [K,M] when TRANS_A (so Aᵀ·dC needs no transpose kernel)
 //   op(B) is K×N: B stored [K,N] row-major, or [N,K] when TRANS_B (so dC·Bᵀ likewise)
@@ -10,12 +10,12 @@
 // through workgroup memory; each thread holds a TM×TN block of accumulators in registers, rows
 // strided by BM/TM and columns by BN/TN so that neighbouring threads read neighbouring words.
 // Edges: loads outside M, N or K read 0 and stores outside M×N are skipped, so any shape works.
-// Epilogue (in order): + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE, needed by
+// Epilogue (in order): × alpha (1 unless scaled, e.g. LoRA's alpha/rank); + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE, needed by
 // the backward of gelu/silu); act (ACT); += the old C (ACCUMULATE, for parameter gradients).
 // Dispatch: (ceil(N/BN), ceil(M/BM), batch).
 #include "lib/activation"
 
-struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32 }
+struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
@@ -99,7 +99,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
       let n = n0 + lid.x + j * WX;
       if (n >= dims.N) { continue; }
       let idx = b * dims.strideC + m * dims.N + n;
-      var v = acc[i * TN + j];
+      var v = dims.alpha * acc[i * TN + j];
 #if {{HAS_BIAS}}
       v += bias[n];
 #endif

@@ -1,7 +1,7 @@
 // Matmul for CPU WebGPU drivers (lavapipe/llvmpipe): no workgroup memory, no barriers; the shared
 // operand is passed between lanes with subgroupBroadcast. Same contract as matmul.wgsl:
 //
-//   C[b] (=|+=) act( op(A[b]) · op(B[b]) + bias )        b = 0 … batch-1 (workgroup_id.z)
+//   C[b] (=|+=) act( alpha · op(A[b]) · op(B[b]) + bias )        b = 0 … batch-1 (workgroup_id.z)
 //   op(A) is M×K: A stored [M,K], or [K,M] when TRANS_A;  op(B) is K×N: B stored [K,N], or [N,K] when TRANS_B.
 //
 // Why: a CPU driver runs the lanes of a subgroup as one SIMD vector, but a storage load whose address
@@ -25,12 +25,12 @@
 // Needs the `subgroups` feature, a subgroup size ≥ 8 and WG a multiple of it (all lanes active at
 // every broadcast: nothing returns early; out-of-range rows and columns are clamped for loads, k ≥ K
 // reads 0, stores outside M×N are skipped, so any M, N, K works).
-// Epilogue (in order): + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE); act (ACT);
+// Epilogue (in order): × alpha (1 unless scaled, e.g. LoRA's alpha/rank); + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE); act (ACT);
 // += the old C (ACCUMULATE). Dispatch: (ceil(N/8), ceil(M/(2·WG)), batch).
 enable subgroups;
 #include "lib/activation"
 
-struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32 }
+struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 #if {{VEC_A}}
 @group(0) @binding(1) var<storage, read> A: array<vec4f>;
@@ -133,7 +133,7 @@ fn row_hi(v: f32) -> vec4f {
 fn store(b: u32, m: u32, n: u32, acc: f32) {
   if (m >= dims.M || n >= dims.N) { return; }
   let idx = b * dims.strideC + m * dims.N + n;
-  var v = acc;
+  var v = dims.alpha * acc;
 #if {{HAS_BIAS}}
   v += bias[n];
 #endif

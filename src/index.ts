@@ -36,3 +36,4 @@ export type { GPTConfig, LoraOptions } from './nn/gpt.ts';
 export { LayerNorm } from './nn/layernorm.ts';
 export { estimateTrainingMemory } from './plan/estimate.ts';
 export type { MemoryEstimate } from './plan/estimate.ts';
+export { mergeLora } from './nn/lora.ts';

@@ -38,6 +38,7 @@ let failed = 0;
 for (const name of selected) {
   const line = { impl: name };
   let peer;
+  const t0 = performance.now();
   try {
     if (!PEERS[name]) throw new Error(`unknown peer ${name}`);
     peer = await PEERS[name]();
@@ -51,6 +52,8 @@ for (const name of selected) {
       tokens_per_s: round((cfg.batch * cfg.T) / (med / 1e3), 1),
       ms: r.ms.map((x) => round(x)),
     };
+    if (r.losses) line.gpt.check_losses = r.losses.map((x) => round(x, 5));
+    line.total_s = round((performance.now() - t0) / 1e3, 1);
   } catch (e) {
     failed++;
     line.error = String(e && e.stack ? e.stack.split('\n').slice(0, 3).join(' | ') : e);

@@ -2,6 +2,7 @@
 // it, and look inside checkpoints. Thin over the library; every error is one line naming the problem.
 import { createRuntime, adapterName, type Runtime } from '../gpu/device.ts';
 import { GPT, type GPTConfig, type LoraOptions } from '../nn/gpt.ts';
+import { mergeLora } from '../nn/lora.ts';
 import { Generator } from '../nn/generate.ts';
 import { Trainer, type TrainingState } from '../train/trainer.ts';
 import { ParamStore } from '../train/params.ts';
@@ -228,30 +229,6 @@ async function saveRun(dir: string, hf: GPT2Config, trainer: Trainer, loader: To
   }
   await writeModelFolder(dir, hf, model, extra);
   console.error(`saved ${dir}: config.json, model.safetensors${lora ? `, ${ADAPTERS}` : ''}, ${STATE_TENSORS}, ${STATE_JSON} (step ${state.step})`);
-}
-
-/** W + (alpha / rank) · A·B for every adapted layer; the adapter tensors themselves are dropped. */
-export function mergeLora(params: Map<string, Float32Array>, lora: LoraOptions): Map<string, Float32Array> {
-  const out = new Map([...params].filter(([n]) => !/\.lora_[AB]$/.test(n)));
-  const s = lora.alpha / lora.rank;
-  for (const [name, A] of params) {
-    if (!name.endsWith('.lora_A')) continue;
-    const layer = name.slice(0, -'.lora_A'.length);
-    const Bm = params.get(`${layer}.lora_B`)!;
-    const W = out.get(`${layer}.weight`)!.slice();
-    const r = lora.rank;
-    const inF = A.length / r;
-    const outF = Bm.length / r;
-    for (let i = 0; i < inF; i++) {
-      for (let k = 0; k < r; k++) {
-        const a = s * A[i * r + k];
-        if (a === 0) continue;
-        for (let j = 0; j < outF; j++) W[i * outF + j] += a * Bm[k * outF + j];
-      }
-    }
-    out.set(`${layer}.weight`, W);
-  }
-  return out;
 }
 
 async function readState(dir: string, weights: Map<string, Float32Array>) {

@@ -5,7 +5,7 @@
 // Forward: u = x·A (kept for the backward); z = x·W + b; z += s·u·B; y = act(z) when there is an activation.
 // Backward: dz = dy·f'(·); dW += xᵀ·dz and db += Σ dz (if trained); dB += s·uᵀ·dz; du = s·dz·Bᵀ;
 //           dA += xᵀ·du; dx (=|+=) dz·Wᵀ, then dx += du·Aᵀ.
-// Merging for export: W' = W + s·A·B (see mergeLora in the CLI).
+// Merging for export: W' = W + s·A·B (mergeLora).
 import type { Graph, Op, OpContext, Tensor } from '../graph/graph.ts';
 import { recordMatmul, recordBiasGrad } from '../ops/matmul.ts';
 import { recordActivationForward, recordActivationBackward, savesInput, type Activation } from '../ops/activation.ts';
@@ -97,3 +97,28 @@ class LoraLinearOp implements Op {
     }
   }
 }
+
+/** W + (alpha / rank) · A·B for every adapted layer; the adapter tensors themselves are dropped. */
+export function mergeLora(params: Map<string, Float32Array>, lora: { rank: number; alpha: number }): Map<string, Float32Array> {
+  const out = new Map([...params].filter(([n]) => !/\.lora_[AB]$/.test(n)));
+  const s = lora.alpha / lora.rank;
+  for (const [name, A] of params) {
+    if (!name.endsWith('.lora_A')) continue;
+    const layer = name.slice(0, -'.lora_A'.length);
+    const Bm = params.get(`${layer}.lora_B`)!;
+    const W = out.get(`${layer}.weight`)!.slice();
+    const r = lora.rank;
+    const inF = A.length / r;
+    const outF = Bm.length / r;
+    for (let i = 0; i < inF; i++) {
+      for (let k = 0; k < r; k++) {
+        const a = s * A[i * r + k];
+        if (a === 0) continue;
+        for (let j = 0; j < outF; j++) W[i * outF + j] += a * Bm[k * outF + j];
+      }
+    }
+    out.set(`${layer}.weight`, W);
+  }
+  return out;
+}
+

@@ -11,9 +11,13 @@ function headSize(label: string, C: number, NH: number): number {
   return C / NH;
 }
 
-/** Rows of the other index staged per step in workgroup memory: 2·TILE·HS floats stay ≤ 8 KiB. */
+/** Rows of the other index staged per step in workgroup memory: 2·TILE·⌈HS/4⌉ vec4s stay ≤ 8 KiB. */
 function tileRows(HS: number): number {
-  return Math.max(1, Math.min(32, Math.floor(1024 / HS)));
+  return Math.max(1, Math.min(32, Math.floor(256 / Math.ceil(HS / 4))));
+}
+
+function defines(HS: number, accumulate: boolean) {
+  return { HS, HS4: Math.ceil(HS / 4), TILE: tileRows(HS), ACCUMULATE: accumulate };
 }
 
 function grid(label: string, B: number, T: number, NH: number): [number, number, number] {
@@ -40,7 +44,7 @@ export async function recordAttentionForward(
     shader: 'attention',
     entry: 'forward',
     bindings: ['read', 'write', 'write'],
-    defines: { HS, TILE: tileRows(HS), ACCUMULATE: false },
+    defines: defines(HS, false),
     uniform: [
       ['u32', T],
       ['u32', C],
@@ -80,7 +84,7 @@ export async function recordAttentionBackward(
   const common = {
     shader: 'attention',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write'] as const,
-    defines: { HS, TILE: tileRows(HS), ACCUMULATE: a.accumulate },
+    defines: defines(HS, a.accumulate),
     uniform: [
       ['u32', T],
       ['u32', C],

@@ -74,6 +74,8 @@ export interface MatmulArgs {
   pre?: View;
   /** C += result instead of C = result. */
   accumulate?: boolean;
+  /** Scales the product before the bias: C (=|+=) act(alpha·op(A)·op(B) + bias). Default 1. */
+  alpha?: number;
   /** Batched product: `batch` independent products, operands `stride*` elements apart. */
   batch?: number;
   strideA?: number;
@@ -130,6 +132,7 @@ export function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> {
       ['u32', strideA],
       ['u32', strideB],
       ['u32', a.strideC ?? M * N],
+      ['f32', a.alpha ?? 1],
     ],
     resources: [a.A, a.B, a.bias ?? rec.dummy('read'), a.C, a.pre ?? rec.dummy('write')],
     workgroups,

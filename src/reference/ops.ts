@@ -3,25 +3,25 @@
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'silu' | 'tanh' | 'sigmoid';
 
-/** C[M,N] = op(A)·op(B) (+ bias[n]), A stored [M,K] or [K,M] (transA), B stored [K,N] or [N,K] (transB). */
+/** C[M,N] = alpha·op(A)·op(B) (+ bias[n]), A stored [M,K] or [K,M] (transA), B stored [K,N] or [N,K] (transB). */
 export function matmul(
   A: ArrayLike<number>,
   B: ArrayLike<number>,
   M: number,
   N: number,
   K: number,
-  opts: { transA?: boolean; transB?: boolean; bias?: ArrayLike<number> } = {},
+  opts: { transA?: boolean; transB?: boolean; alpha?: number; bias?: ArrayLike<number> } = {},
 ): Float32Array {
   const C = new Float32Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {
-      let s = opts.bias ? opts.bias[n] : 0;
+      let s = 0;
       for (let k = 0; k < K; k++) {
         const a = opts.transA ? A[k * M + m] : A[m * K + k];
         const b = opts.transB ? B[n * K + k] : B[k * N + n];
         s += a * b;
       }
-      C[m * N + n] = s;
+      C[m * N + n] = (opts.alpha ?? 1) * s + (opts.bias ? opts.bias[n] : 0);
     }
   }
   return C;

@@ -27,7 +27,7 @@ const shapes: [number, number, number][] = [
 const kernels: MatmulKernel[] = ['tiled', 'subgroup'];
 const canRun = (k: MatmulKernel) => !!rt && (k === 'tiled' || knownSubgroupSize(rt) >= 8);
 
-async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel }) {
+async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel; alpha?: number }) {
   const A = randn(M * K, M * 7 + K);
   const B = randn(K * N, N * 13 + K);
   const bias = o.bias ? randn(N, N + 1) : undefined;
@@ -37,10 +37,10 @@ async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?:
   const pre = o.act && o.act !== 'none' ? zeros(rt, M * N) : undefined;
   await recordMatmul(rec, {
     label: 'test', A: upload(rt, A), B: upload(rt, B), C, M, N, K,
-    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel,
+    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel, alpha: o.alpha,
   });
   await runRecorded(rt, rec);
-  const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, bias });
+  const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, alpha: o.alpha, bias });
   const got = await read(rt, C);
   const tol = tolFor(K);
   if (pre) expectClose(await read(rt, pre), want, tol, `pre-activation ${M}x${N}x${K}`);
@@ -63,6 +63,7 @@ describe.skipIf(!canRun(kernel))(`matmul kernel '${kernel}'`, () => {
   }
   it('fused bias + relu epilogue, accumulate, aligned 64×32×16', () => check(rt!, 64, 32, 16, { bias: true, act: 'relu', accumulate: true, kernel }));
   it('larger: 512×384×256 with bias', () => check(rt!, 512, 384, 256, { bias: true, kernel }));
+  it('scaled product (alpha 0.25) with bias and accumulate, 33×65×17', () => check(rt!, 33, 65, 17, { bias: true, accumulate: true, alpha: 0.25, kernel }));
   it('larger, transposed: 300×260×132 (transB) and 260×132×300 (transA)', async () => {
     await check(rt!, 300, 260, 132, { transB: true, kernel });
     await check(rt!, 260, 132, 300, { transA: true, kernel });
