@@ -1,15 +1,15 @@
 #!/usr/bin/env node
-// Benchmarks: `npm run bench -- [matmul] [mlp] [--sizes=256,512,1024] [--iters=N] [--peers=a,b]`.
+// Benchmarks: `npm run bench -- [matmul] [mlp] [gpt] [--sizes=256,512,1024] [--iters=N] [--steps=N] [--peers=a,b]`.
 // Prints one JSON object per line, each a single measurement, then a summary line of our/peer ratios.
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
 import { ensureNodeWebGPU, median } from './peers/env.mjs';
-import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer } from '../dist/index.js';
+import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer, GPT, estimateTrainingMemory } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
 const flags = Object.fromEntries(argv.filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
 const benches = argv.filter((a) => !a.startsWith('--'));
-const which = benches.length ? benches : ['matmul', 'mlp'];
+const which = benches.length ? benches : ['matmul', 'mlp', 'gpt'];
 const sizes = String(flags.sizes ?? '256,512,1024').split(',').map(Number);
 const peerNames = String(flags.peers ?? 'tfjs-webgpu,jax-js-webgpu,tfjs-wasm').split(',').filter(Boolean);
 
@@ -61,17 +61,40 @@ async function ourMlp(batch, steps) {
   return ms;
 }
 
+// The GPT bench: a byte-level GPT-2 (4 layers, n_embd 128, 4 heads, T 64, batch 8), AdamW training steps.
+const GPT_BENCH = { vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8 };
+
+async function ourGpt(steps) {
+  const { vocab, nLayer, nEmbd, nHead, T, batch } = GPT_BENCH;
+  const model = new GPT({ vocab_size: vocab, n_positions: T, n_embd: nEmbd, n_layer: nLayer, n_head: nHead, layer_norm_epsilon: 1e-5 });
+  const trainer = await Trainer.create(rt, model, { inputShape: [T], loss: 'cross-entropy', optimizer: { type: 'adamw', lr: 3e-4, weightDecay: 0 }, batchSize: batch, seed: 0 });
+  const x = new Int32Array(batch * T).map((_, i) => (i * 31 + 7) % vocab);
+  const y = new Int32Array(batch * T).map((_, i) => (i * 17 + 3) % vocab);
+  for (let i = 0; i < 2; i++) { trainer.step({ x, y }); await trainer.sync(); }
+  const ms = [];
+  for (let i = 0; i < steps; i++) { const t = performance.now(); trainer.step({ x, y }); await trainer.sync(); ms.push(performance.now() - t); }
+  const flops = trainer.flopsPerStep;
+  trainer.destroy();
+  return { ms, flops };
+}
+
+const GPT_PEERS = {
+  'tfjs-webgpu': async () => (await import('./peers/tfjs-gpt.mjs')).initGpt('webgpu'),
+  'tfjs-wasm': async () => (await import('./peers/tfjs-gpt.mjs')).initGpt('wasm'),
+  'jax-js-webgpu': async () => (await import('./peers/jaxjs-gpt.mjs')).initGpt('webgpu'),
+};
+
 const PEERS = {
   'tfjs-webgpu': async () => (await import('./peers/tfjs.mjs')).init('webgpu'),
   'tfjs-wasm': async () => (await import('./peers/tfjs.mjs')).init('wasm'),
   'jax-js-webgpu': async () => (await import('./peers/jaxjs.mjs')).init('webgpu'),
 };
 
-async function withPeers(fn) {
+async function withPeers(fn, table = PEERS) {
   for (const name of peerNames) {
     let peer;
     try {
-      peer = await PEERS[name]();
+      peer = await table[name]();
       await fn(peer);
     } catch (e) {
       emit({ impl: name, adapter, error: String(e?.message ?? e).split('\n')[0] });
@@ -106,13 +129,35 @@ if (which.includes('mlp')) {
   });
 }
 
+if (which.includes('gpt')) {
+  const steps = Number(flags.steps ?? 5);
+  const { vocab, nLayer, nEmbd, nHead, T, batch } = GPT_BENCH;
+  const shape = { vocab, n_layer: nLayer, n_embd: nEmbd, n_head: nHead, T, batch };
+  const { ms, flops } = await ourGpt(steps);
+  emit({ bench: 'gpt', shape, impl: 'wgsl-train', adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)), gflops: round(flops / (median(ms) * 1e6)) });
+  await withPeers(async (peer) => {
+    const { ms } = await peer.gptStep({ ...GPT_BENCH, steps, warmup: 2 });
+    emit({ bench: 'gpt', shape, impl: peer.impl, adapter: peer.adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)) });
+  }, GPT_PEERS);
+  // GPT-2 124M full fine-tune at B 4, T 256 with AdamW: the estimated GPU memory, and whether it fits here.
+  const gpt2 = new GPT({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 });
+  const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment });
+  const lim = { maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize, maxBufferSize: rt.limits.maxBufferSize };
+  emit({
+    bench: 'gpt-memory', model: 'gpt2-124M', batch: 4, T: 256, optimizer: 'adamw', adapter, parameters: est.parameters,
+    bytes_total: est.totalBytes, bytes_arenas: est.arenaBytes, bytes_activations: est.activationBytes, bytes_activations_unshared: est.activationBytesUnshared,
+    largest_binding: est.largestBinding, largest_buffer: est.largestBuffer, limits: lim,
+    fits: est.largestBinding.bytes <= lim.maxStorageBufferBindingSize && est.largestBuffer <= lim.maxBufferSize,
+  });
+}
+
 // Summary: our figure over each WebGPU peer's, per bench and shape (higher is better for us).
 const summary = { summary: true, adapter, ratios: {} };
 for (const r of results.filter((r) => r.impl === 'wgsl-train')) {
-  const key = `${r.bench} ${(r.shape ?? []).join('x')}`;
-  const ours = r.gflops ?? r.samples_per_s;
+  const key = `${r.bench} ${Array.isArray(r.shape) ? r.shape.join('x') : ''}`.trim();
+  const ours = r.bench === 'gpt' ? r.tokens_per_s : r.gflops ?? r.samples_per_s;
   for (const p of results.filter((p) => p.bench === r.bench && JSON.stringify(p.shape) === JSON.stringify(r.shape) && p.impl !== 'wgsl-train' && !p.error)) {
-    summary.ratios[`${key} vs ${p.impl}`] = round(ours / (p.gflops ?? p.samples_per_s));
+    summary.ratios[`${key} vs ${p.impl}`] = round(ours / (p.gflops ?? p.samples_per_s ?? p.tokens_per_s));
   }
 }
 console.log(JSON.stringify(summary));

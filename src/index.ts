@@ -37,3 +37,5 @@ export { LayerNorm } from './nn/layernorm.ts';
 export { estimateTrainingMemory } from './plan/estimate.ts';
 export type { MemoryEstimate } from './plan/estimate.ts';
 export { mergeLora } from './nn/lora.ts';
+export { profileCommands, summarizeKernelTimes, TimestampsUnavailableError } from './gpu/profile.ts';
+export type { KernelTime } from './gpu/profile.ts';

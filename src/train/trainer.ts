@@ -6,6 +6,7 @@ import type { Layer, Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../graph/graph.ts';
 import { createStorage, readF32, writeArray, type View } from '../gpu/buffers.ts';
 import { encodeCommands } from '../gpu/program.ts';
+import { profileCommands, type KernelTime } from '../gpu/profile.ts';
 import { DeviceLostError, type Runtime } from '../gpu/device.ts';
 import { learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
 import type { LossKind } from '../nn/loss.ts';
@@ -153,6 +154,11 @@ export class Trainer {
     return this.program.cost.flops;
   }
 
+  /** Number of compute dispatches in one step. */
+  get dispatchesPerStep(): number {
+    return this.program.rec.commands.filter((c) => c.kind === 'dispatch').length;
+  }
+
   /** Number of recorded commands in one step (dispatches, clears, copies). */
   get commandsPerStep(): number {
     return this.program.rec.commands.length;
@@ -171,16 +177,8 @@ export class Trainer {
   step(batch: Batch, opts?: { readLoss?: boolean }): Promise<number | undefined>;
   step(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
     this.assertUsable('step');
-    const { batchSize } = this.options;
-    checkBatch(this.mg, batch, this.stepRows, this.options.loss);
+    this.writeStep(batch);
     const device = this.rt.device;
-    const inRow = this.mg.input.size / batchSize;
-    const labelRow = this.mg.labels.size / batchSize;
-    this.program.batches.forEach((slot, i) => {
-      const rows = (a: Float32Array | Int32Array, per: number) => a.subarray(i * batchSize * per, (i + 1) * batchSize * per);
-      writeSlot(device, this.mg, slot, rows(batch.x, inRow), rows(batch.y, labelRow));
-    });
-    writeArray(device, this.stepUniform, 0, stepValues(this.optimizer, this.lr, this.stepCount + 1));
     const encoder = device.createCommandEncoder({ label: `step ${this.stepCount + 1}` });
     encodeCommands(encoder, this.program.rec.commands, this.rt.debug);
     const staging = opts.readLoss ? this.takeStaging() : null;
@@ -189,6 +187,32 @@ export class Trainer {
     this.stepCount++;
     if (!staging) return Promise.resolve(undefined);
     return this.readStaging(staging, `step ${this.stepCount}`);
+  }
+
+  /**
+   * Runs one real training step on `batch` with a timestamp around every dispatch and returns each
+   * kernel's GPU time (the weights are updated as by step()). Throws TimestampsUnavailableError where the
+   * adapter has no timestamp-query.
+   */
+  async profile(batch: Batch): Promise<KernelTime[]> {
+    this.assertUsable('profile');
+    this.writeStep(batch);
+    const times = await profileCommands(this.rt, this.program.rec.commands);
+    this.stepCount++;
+    return times;
+  }
+
+  /** Checks the batch, then writes it (micro-batch by micro-batch) and the step's optimizer values. */
+  private writeStep(batch: Batch): void {
+    const { batchSize } = this.options;
+    checkBatch(this.mg, batch, this.stepRows, this.options.loss);
+    const inRow = this.mg.input.size / batchSize;
+    const labelRow = this.mg.labels.size / batchSize;
+    this.program.batches.forEach((slot, i) => {
+      const rows = (a: Float32Array | Int32Array, per: number) => a.subarray(i * batchSize * per, (i + 1) * batchSize * per);
+      writeSlot(this.rt.device, this.mg, slot, rows(batch.x, inRow), rows(batch.y, labelRow));
+    });
+    writeArray(this.rt.device, this.stepUniform, 0, stepValues(this.optimizer, this.lr, this.stepCount + 1));
   }
 
   private takeStaging(): GPUBuffer {

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { testRuntime } from '../helpers.ts';
 import { main } from '../../src/cli/main.ts';
 import { writeTokenFile } from '../../src/data/tokens.ts';
+import { parseSafetensors } from '../../src/io/safetensors.ts';
 
 const rt = await testRuntime();
 const fixtures = fileURLToPath(new URL('../fixtures/gpt2/', import.meta.url));
@@ -67,6 +68,16 @@ describe.skipIf(!rt)('wgsl-train train / generate', () => {
     expect(g1.code, g1.err).toBe(0);
     expect(g1.out.startsWith('the qu')).toBe(true);
     expect(g1.out).toBe(g2.out);
+
+    // LoRA fine-tuning from the saved model: adapters saved alone, merged weights in model.safetensors.
+    const l = await run('train', '--init', join(dir, 'a'), ...common(['--steps', '4', '--lora-rank', '2', '--lora-alpha', '4', '--lora-targets', 'c_attn,c_fc', '--save', join(dir, 'lora')]));
+    expect(l.code, l.err).toBe(0);
+    expect(l.err).toMatch(/LoRA rank 2, alpha 4 on c_attn, c_fc/);
+    const adapters = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'lora', 'adapter_model.safetensors'))));
+    expect(adapters.names.length).toBe(2 * 2 * 2); // 2 layers × (c_attn, c_fc) × (A, B)
+    const mergedFile = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'lora', 'model.safetensors'))));
+    expect(mergedFile.names.some((n) => n.includes('lora'))).toBe(false);
+    expect((await run('generate', '--init', join(dir, 'lora'), '--prompt', 'the', '--max-new-tokens', '4')).code).toBe(0);
 
     const i = await run('inspect', join(dir, 'a'));
     expect(i.code, i.err).toBe(0);
