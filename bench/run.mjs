@@ -4,7 +4,7 @@
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
 import { ensureNodeWebGPU, median } from './peers/env.mjs';
-import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer, GPT, estimateTrainingMemory } from '../dist/index.js';
+import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer, GPT, estimateTrainingMemory, summarizeKernelTimes } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
 const flags = Object.fromEntries(argv.filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
@@ -74,6 +74,12 @@ async function ourGpt(steps) {
   const ms = [];
   for (let i = 0; i < steps; i++) { const t = performance.now(); trainer.step({ x, y }); await trainer.sync(); ms.push(performance.now() - t); }
   const flops = trainer.flopsPerStep;
+  if (flags.profile) {
+    // Per-kernel GPU times of one step from timestamp queries (where the adapter offers them).
+    for (const row of summarizeKernelTimes(await trainer.profile({ x, y }))) {
+      console.log(JSON.stringify({ bench: 'gpt-profile', impl: 'wgsl-train', adapter, kernel: row.kernel, calls: row.calls, ms: round(row.ms), gflops: round(row.gflops) }));
+    }
+  }
   trainer.destroy();
   return { ms, flops };
 }

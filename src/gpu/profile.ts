@@ -5,7 +5,10 @@ import { encodeCommands, type Command } from './program.ts';
 import type { Runtime } from './device.ts';
 
 export interface KernelTime {
+  /** The dispatch's label (layer and pass, e.g. "h.0.attn.c_attn dW"). */
   label: string;
+  /** Shader and entry point, e.g. "matmul_sg.main". */
+  kernel: string;
   /** GPU time of the dispatch, in milliseconds. */
   ms: number;
   flops: number;
@@ -50,6 +53,7 @@ export async function profileCommands(rt: Runtime, commands: readonly Command[])
     read.unmap();
     return dispatches.map((c, i) => ({
       label: c.kind === 'dispatch' ? c.label : '',
+      kernel: c.kind === 'dispatch' ? c.kernel : '',
       ms: Number(t[2 * i + 1] - t[2 * i]) / 1e6,
       flops: c.kind === 'dispatch' ? c.cost.flops : 0,
       bytes: c.kind === 'dispatch' ? c.cost.bytes : 0,
@@ -61,11 +65,11 @@ export async function profileCommands(rt: Runtime, commands: readonly Command[])
   }
 }
 
-/** Sums times by kernel family (the label without its layer name), largest first. */
+/** Sums times by kernel (shader and entry point), largest first. */
 export function summarizeKernelTimes(times: readonly KernelTime[]): { kernel: string; calls: number; ms: number; gflops: number }[] {
   const by = new Map<string, { calls: number; ms: number; flops: number }>();
   for (const t of times) {
-    const key = t.label.replace(/^(h\.\d+\.|linear\d+ |layernorm\d+ )/, '').replace(/^[\w.]+ (?=(forward|dW|dx|db|backward))/, '');
+    const key = t.kernel;
     const e = by.get(key) ?? { calls: 0, ms: 0, flops: 0 };
     e.calls++;
     e.ms += t.ms;

@@ -18,6 +18,8 @@ export type Command =
   | {
       kind: 'dispatch';
       label: string;
+      /** The kernel: shader file and entry point, e.g. "matmul.main". */
+      kernel: string;
       pipeline: GPUComputePipeline;
       bindGroup: GPUBindGroup;
       workgroups: [number, number, number];
@@ -78,6 +80,7 @@ export class Recorder {
     this.commands.push({
       kind: 'dispatch',
       label: spec.label,
+      kernel: `${spec.shader}.${spec.entry}`,
       pipeline: kernel.pipeline,
       bindGroup: bindGroup(this.device, kernel, resources),
       workgroups: spec.workgroups,
