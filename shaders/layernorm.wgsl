@@ -10,6 +10,8 @@
 // parameter gradients, a fixed per-thread row stride followed by a fixed-order sum of the partials.
 // Dispatch:
 //   forward, backward_dinp: one workgroup of WG threads per row: (min(R, 65535), ceil(R / 65535), 1).
+//   forward_rows, backward_dinp_rows: one THREAD per row, no workgroup memory or barriers (for CPU
+//   implementations of WebGPU, where barriers are expensive): (ceil(R / 64), 1, 1).
 //   backward_params: a workgroup of PC columns × PR row lanes per PC columns: (ceil(C / PC), 1, 1).
 struct Params { R: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
@@ -85,6 +87,49 @@ fn backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
     let g = d_dout[base + c] * d_weight[c];
     let xhat = (d_inp[base + c] - mean) * rstd;
     let v = rstd * (g - m.x - xhat * m.y);
+#if {{ACCUMULATE}}
+    d_dinp[base + c] += v;
+#else
+    d_dinp[base + c] = v;
+#endif
+  }
+}
+
+// ---- one thread per row (same bindings as forward / backward_dinp) ----
+@compute @workgroup_size(64)
+fn forward_rows(@builtin(global_invocation_id) gid: vec3u) {
+  let r = gid.x;
+  if (r >= params.R) { return; }
+  let C = params.C;
+  let base = r * C;
+  var s = 0.0;
+  for (var c = 0u; c < C; c++) { s += f_inp[base + c]; }
+  let mean = s / f32(C);
+  var v = 0.0;
+  for (var c = 0u; c < C; c++) { let d = f_inp[base + c] - mean; v += d * d; }
+  let rstd = 1.0 / sqrt(v / f32(C) + params.eps);
+  for (var c = 0u; c < C; c++) { f_out[base + c] = (f_inp[base + c] - mean) * rstd * f_weight[c] + f_bias[c]; }
+  f_mean[r] = mean;
+  f_rstd[r] = rstd;
+}
+
+@compute @workgroup_size(64)
+fn backward_dinp_rows(@builtin(global_invocation_id) gid: vec3u) {
+  let r = gid.x;
+  if (r >= params.R) { return; }
+  let C = params.C;
+  let base = r * C;
+  let mean = d_mean[r];
+  let rstd = d_rstd[r];
+  var s = vec2f(0.0);
+  for (var c = 0u; c < C; c++) {
+    let g = d_dout[base + c] * d_weight[c];
+    s += vec2f(g, g * (d_inp[base + c] - mean) * rstd);
+  }
+  let m = s / f32(C);
+  for (var c = 0u; c < C; c++) {
+    let g = d_dout[base + c] * d_weight[c];
+    let v = rstd * (g - m.x - (d_inp[base + c] - mean) * rstd * m.y);
 #if {{ACCUMULATE}}
     d_dinp[base + c] += v;
 #else

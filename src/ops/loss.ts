@@ -2,21 +2,26 @@
 // (shaders/sum.wgsl) that adds a micro-batch's mean loss into the step's loss scalar.
 import type { Recorder } from '../gpu/program.ts';
 import type { View } from '../gpu/buffers.ts';
+import { isSoftwareAdapter } from './matmul.ts';
 
 function rowGrid(R: number): [number, number, number] {
   return [Math.min(R, 65535), Math.ceil(R / 65535), 1];
 }
 
-/** losses[r] and dlogits for R rows of V classes; gradScale = 1 / (rows · micro-batches). */
+/**
+ * losses[r] and dlogits for R rows of V classes; gradScale = 1 / (rows · micro-batches). A thread per row on
+ * CPU adapters (barriers are expensive there), a workgroup per row elsewhere; `perRow` forces one.
+ */
 export function recordCrossEntropy(
   rec: Recorder,
   label: string,
-  a: { logits: View; labels: View; losses: View; dlogits: View; R: number; V: number; gradScale: number },
+  a: { logits: View; labels: View; losses: View; dlogits: View; R: number; V: number; gradScale: number; perRow?: boolean },
 ) {
+  const perRow = (a.perRow ?? isSoftwareAdapter(rec.rt)) && Math.ceil(a.R / 64) <= 65535;
   return rec.dispatch({
     label,
     shader: 'cross_entropy',
-    entry: 'main',
+    entry: perRow ? 'main_rows' : 'main',
     bindings: ['read', 'read', 'write', 'write'],
     uniform: [
       ['u32', a.R],
@@ -24,7 +29,7 @@ export function recordCrossEntropy(
       ['f32', a.gradScale],
     ],
     resources: [a.logits, a.labels, a.losses, a.dlogits],
-    workgroups: rowGrid(a.R),
+    workgroups: perRow ? [Math.ceil(a.R / 64), 1, 1] : rowGrid(a.R),
     cost: { flops: 8 * a.R * a.V, bytes: 4 * (3 * a.R * a.V + 2 * a.R) },
   });
 }

@@ -16,12 +16,12 @@ function rows(R: number, C: number, seed: number, scale = 2): Float32Array {
   return x;
 }
 
-async function forward(rt: Runtime, inp: Float32Array, w: Float32Array, b: Float32Array, R: number, C: number) {
+async function forward(rt: Runtime, inp: Float32Array, w: Float32Array, b: Float32Array, R: number, C: number, perRow: boolean) {
   const rec = new Recorder(rt);
   const out = zeros(rt, R * C);
   const mean = zeros(rt, R);
   const rstd = zeros(rt, R);
-  await recordLayerNormForward(rec, 'ln', { inp: upload(rt, inp), weight: upload(rt, w), bias: upload(rt, b), out, mean, rstd, R, C, eps: EPS });
+  await recordLayerNormForward(rec, 'ln', { inp: upload(rt, inp), weight: upload(rt, w), bias: upload(rt, b), out, mean, rstd, R, C, eps: EPS, perRow });
   await runRecorded(rt, rec);
   return { out: await read(rt, out), mean: await read(rt, mean), rstd: await read(rt, rstd) };
 }
@@ -30,13 +30,14 @@ async function forward(rt: Runtime, inp: Float32Array, w: Float32Array, b: Float
 // multiple of 4 except the GPT-2-like last one; R = 1 and R not a multiple of the 8 row lanes.
 const SHAPES: [number, number][] = [[1, 1], [1, 5], [7, 13], [3, 129], [33, 96], [64, 77], [200, 300]];
 
-describe.skipIf(!rt)('layernorm forward', () => {
+for (const perRow of [false, true]) {
+describe.skipIf(!rt)(`layernorm forward (${perRow ? 'thread' : 'workgroup'} per row)`, () => {
   for (const [R, C] of SHAPES) {
     it(`R=${R}, C=${C}`, async () => {
       const inp = rows(R, C, R * 13 + C);
       const w = randn(C, C + 1);
       const b = randn(C, C + 2);
-      const got = await forward(rt!, inp, w, b, R, C);
+      const got = await forward(rt!, inp, w, b, R, C, perRow);
       const want = ref.layerNormForward(inp, w, b, R, C, EPS);
       // mean: a sum of C f32 values near 3 (tree order): relative error ≲ log2(C)·eps ≈ 1e-6.
       expectClose(got.mean, want.mean, { atol: 1e-6, rtol: 1e-5 }, 'mean');
@@ -48,15 +49,15 @@ describe.skipIf(!rt)('layernorm forward', () => {
   }
 
   it('C = 1: xhat = 0, so out = bias; a constant row also gives out = bias (rstd = 1/sqrt(eps))', async () => {
-    const got = await forward(rt!, new Float32Array([5, -2, 7, 7, 7]), new Float32Array([2]), new Float32Array([0.25]), 5, 1);
+    const got = await forward(rt!, new Float32Array([5, -2, 7, 7, 7]), new Float32Array([2]), new Float32Array([0.25]), 5, 1, perRow);
     expect([...got.out]).toEqual([0.25, 0.25, 0.25, 0.25, 0.25]);
-    const row = await forward(rt!, new Float32Array([7, 7, 7]), new Float32Array([2, 3, 4]), new Float32Array([1, 2, 3]), 1, 3);
+    const row = await forward(rt!, new Float32Array([7, 7, 7]), new Float32Array([2, 3, 4]), new Float32Array([1, 2, 3]), 1, 3, perRow);
     expect([...row.out]).toEqual([1, 2, 3]);
     expectClose(row.rstd, [1 / Math.sqrt(EPS)], { atol: 0, rtol: 1e-5 }, 'rstd of a constant row');
   });
 });
 
-describe.skipIf(!rt)('layernorm backward', () => {
+describe.skipIf(!rt)(`layernorm backward (${perRow ? 'thread' : 'workgroup'} per row)`, () => {
   for (const [R, C] of SHAPES) {
     for (const accumulate of [false, true]) {
       it(`R=${R}, C=${C}, accumulate=${accumulate}`, async () => {
@@ -75,8 +76,8 @@ describe.skipIf(!rt)('layernorm backward', () => {
         const dinp = upload(rt!, dinp0);
         const dweight = upload(rt!, dw0);
         const dbias = upload(rt!, db0);
-        await recordLayerNormForward(rec, 'ln', { inp: inpV, weight: wV, bias: upload(rt!, b), out: zeros(rt!, R * C), mean, rstd, R, C, eps: EPS });
-        await recordLayerNormBackward(rec, 'ln back', { dout: upload(rt!, dout), inp: inpV, weight: wV, mean, rstd, dinp, dweight, dbias, R, C, accumulate });
+        await recordLayerNormForward(rec, 'ln', { inp: inpV, weight: wV, bias: upload(rt!, b), out: zeros(rt!, R * C), mean, rstd, R, C, eps: EPS, perRow });
+        await recordLayerNormBackward(rec, 'ln back', { dout: upload(rt!, dout), inp: inpV, weight: wV, mean, rstd, dinp, dweight, dbias, R, C, accumulate, perRow });
         await runRecorded(rt!, rec);
         const want = ref.layerNormBackward(dout, inp, w, R, C, EPS);
         const wantDinp = want.dinp.map((v, i) => v + (accumulate ? dinp0[i] : 0));
@@ -105,14 +106,16 @@ describe.skipIf(!rt)('layernorm backward', () => {
       const dinp = zeros(rt!, R * C);
       const dweight = zeros(rt!, C);
       const dbias = zeros(rt!, C);
-      await recordLayerNormForward(rec, 'ln', { inp: inpV, weight: wV, bias: zeros(rt!, C), out: zeros(rt!, R * C), mean, rstd, R, C, eps: EPS });
-      await recordLayerNormBackward(rec, 'ln back', { dout: upload(rt!, dout), inp: inpV, weight: wV, mean, rstd, dinp, dweight, dbias, R, C, accumulate: false });
+      await recordLayerNormForward(rec, 'ln', { inp: inpV, weight: wV, bias: zeros(rt!, C), out: zeros(rt!, R * C), mean, rstd, R, C, eps: EPS, perRow });
+      await recordLayerNormBackward(rec, 'ln back', { dout: upload(rt!, dout), inp: inpV, weight: wV, mean, rstd, dinp, dweight, dbias, R, C, accumulate: false, perRow });
       await runRecorded(rt!, rec);
       return [...(await read(rt!, dinp)), ...(await read(rt!, dweight)), ...(await read(rt!, dbias))];
     };
     expect(await run()).toEqual(await run());
   });
 });
+
+}
 
 describe('layernorm reference', () => {
   it('backward matches central finite differences of Σ out·G', () => {

@@ -23,11 +23,11 @@ const LOSS_TOL = { atol: 1e-5, rtol: 1e-5 };
 // absolute part is the f32 rounding of p − 1 near the label (~6e-8), scaled.
 const gradTol = (scale: number) => ({ atol: 2e-7 * Math.abs(scale), rtol: 1e-5 });
 
-async function crossEntropy(rt: Runtime, logits: Float32Array, labels: Int32Array, R: number, V: number, gradScale: number) {
+async function crossEntropy(rt: Runtime, logits: Float32Array, labels: Int32Array, R: number, V: number, gradScale: number, perRow?: boolean) {
   const rec = new Recorder(rt);
   const losses = zeros(rt, R);
   const dlogits = zeros(rt, R * V);
-  await recordCrossEntropy(rec, 'ce', { logits: upload(rt, logits), labels: upload(rt, labels), losses, dlogits, R, V, gradScale });
+  await recordCrossEntropy(rec, 'ce', { logits: upload(rt, logits), labels: upload(rt, labels), losses, dlogits, R, V, gradScale, perRow });
   await runRecorded(rt, rec);
   return { losses: await read(rt, losses), dlogits: await read(rt, dlogits) };
 }
@@ -35,6 +35,21 @@ async function crossEntropy(rt: Runtime, logits: Float32Array, labels: Int32Arra
 function expectFinite(a: ArrayLike<number>, what: string) {
   for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) expect.fail(`${what}: index ${i} is ${a[i]}`);
 }
+
+describe.skipIf(!rt)('cross-entropy kernel: thread-per-row and workgroup-per-row variants agree', () => {
+  it('33 × 1000 and 4 × 50257, both variants against the reference', async () => {
+    for (const [R, V] of [[33, 1000], [4, 50257]] as const) {
+      const logits = randn(R * V, R + V, 3);
+      const labels = Int32Array.from({ length: R }, (_, i) => (i * 7919) % V);
+      const want = ref.crossEntropy(logits, labels, R, V);
+      for (const perRow of [false, true]) {
+        const got = await crossEntropy(rt!, logits, labels, R, V, 1 / R, perRow);
+        expectClose(got.losses, want.losses, LOSS_TOL, `losses ${R}x${V} perRow=${perRow}`);
+        expectClose(got.dlogits, want.dlogits, gradTol(1 / R), `dlogits ${R}x${V} perRow=${perRow}`);
+      }
+    }
+  });
+});
 
 describe.skipIf(!rt)('cross-entropy kernel', () => {
   const shapes: [number, number][] = [[1, 1], [1, 2], [7, 13], [33, 1000], [4, 50257]];
