@@ -13,31 +13,7 @@ struct Params { R: u32, V: u32, grad_scale: f32 }
 @group(0) @binding(4) var<storage, read_write> dlogits: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
-
-fn reduce_max(x: f32, t: u32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] = max(red[t], red[t + s]); }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
-
-fn reduce_sum(x: f32, t: u32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "lib/reduce"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -48,10 +24,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   let base = r * V;
   var mx = -3.402823e38;
   for (var v = t; v < V; v += WG) { mx = max(mx, logits[base + v]); }
-  mx = reduce_max(mx, t);
+  mx = workgroup_max(mx, t);
   var s = 0.0;
   for (var v = t; v < V; v += WG) { s += exp(logits[base + v] - mx); }
-  s = reduce_sum(s, t);
+  s = workgroup_sum(s, t);
   let label = u32(labels[r]);
   let inv = 1.0 / s;
   for (var v = t; v < V; v += WG) {

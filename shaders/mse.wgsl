@@ -11,7 +11,7 @@ struct Params { R: u32, D: u32, grad_scale: f32 }
 @group(0) @binding(4) var<storage, read_write> dpred: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
+#include "lib/reduce"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -25,11 +25,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     s += e * e;
     dpred[base + d] = 2.0 * e * params.grad_scale;
   }
-  red[t] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = red[t] + red[t + k]; }
-    workgroupBarrier();
-  }
-  if (t == 0u) { losses[r] = red[0]; }
+  let total = workgroup_sum(s, t);
+  if (t == 0u) { losses[r] = total; }
 }

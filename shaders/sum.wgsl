@@ -8,18 +8,13 @@ struct Params { n: u32, scale: f32 }
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
+#include "lib/reduce"
 
 @compute @workgroup_size(WG)
 fn main(@builtin(local_invocation_id) lid: vec3u) {
   let t = lid.x;
   var s = 0.0;
   for (var i = t; i < params.n; i += WG) { s += x[i]; }
-  red[t] = s;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = red[t] + red[t + k]; }
-    workgroupBarrier();
-  }
-  if (t == 0u) { out[0] += params.scale * red[0]; }
+  let total = workgroup_sum(s, t);
+  if (t == 0u) { out[0] += params.scale * total; }
 }

@@ -4,6 +4,9 @@ import { afterAll, expect } from 'vitest';
 import { createRuntime, type Runtime } from '../src/gpu/device.ts';
 import { Recorder, encodeCommands } from '../src/gpu/program.ts';
 import { createStorage, readF32, writeArray, type View } from '../src/gpu/buffers.ts';
+import { prng } from '../src/train/random.ts';
+
+export { prng };
 
 let runtime: Runtime | null | undefined;
 export let noDeviceReason = '';
@@ -48,18 +51,6 @@ export async function runRecorded(rt: Runtime, rec: Recorder): Promise<void> {
 
 export function read(rt: Runtime, v: View): Promise<Float32Array> {
   return readF32(rt.device, v);
-}
-
-/** Mulberry32: a small seeded PRNG, uniform in [0, 1). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function randn(n: number, seed: number, scale = 1): Float32Array {

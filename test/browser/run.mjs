@@ -3,12 +3,17 @@
 // (WebGPU enabled), then check what each page reports in `window.__result`.
 //
 //   node test/browser/run.mjs            run all pages
-//   node test/browser/run.mjs smoke      run only the named page(s): smoke, mlp
+//   node test/browser/run.mjs smoke      run only the named page(s): smoke, mlp, demo, demo-nogpu
+//   node test/browser/run.mjs demo --update-screenshot   also copy the mid-training screenshot to demo/screenshot.png
 //
 // Pages:
 //   smoke.html  requests a WebGPU adapter + device and doubles an array in a compute shader
 //               (proves WebGPU works in this Chromium)
 //   mlp.html    trains a small MLP with the engine from src/index.ts (proves training works)
+//   demo        the demo page (demo/, served with demo/vite.config.ts): Names preset until the loss falls and a
+//               sample shows, live stats and the per-kernel table, download + safetensors parse, reload and
+//               load the saved model, one size of the kernels tab; screenshot in test-results/demo.png
+//   demo-nogpu  the demo page with navigator.gpu deleted: the no-WebGPU message appears
 //
 // Needs /usr/bin/chromium (Debian package `chromium`; `node scripts/setup-gpu.mjs --browser`
 // installs it). Without it the tests are skipped (exit 0), except under CI=... (exit 1).
@@ -69,6 +74,9 @@ const PAGES = [
       `${r.losses.length} steps, loss ${r.losses[0].toFixed(4)} -> ${r.losses[r.losses.length - 1].toFixed(4)}` +
       (r.ms != null ? ` in ${r.ms} ms` : ''),
   },
+  // The demo page, driven like a person would (see test/browser/demo.mjs).
+  { name: 'demo', demo: true },
+  { name: 'demo-nogpu', demo: true },
 ];
 
 function freePort() {
@@ -84,7 +92,9 @@ function freePort() {
 }
 
 async function main() {
-  const only = process.argv.slice(2);
+  const argv = process.argv.slice(2);
+  const updateScreenshot = argv.includes('--update-screenshot');
+  const only = argv.filter((a) => !a.startsWith('--'));
   const pages = only.length ? PAGES.filter((p) => only.includes(p.name)) : PAGES;
   if (only.length && pages.length !== only.length) {
     console.error(`unknown page in ${only.join(' ')}; pages: ${PAGES.map((p) => p.name).join(', ')}`);
@@ -112,25 +122,45 @@ async function main() {
   logger.error = viteLog;
 
   let server;
+  let demoServer;
   let browser;
   let userDataDir;
   let passed = 0;
   let failed = 0;
   try {
-    const port = await freePort();
-    const t0 = Date.now();
-    server = await createServer({
-      root: ROOT,
-      logLevel: 'warn',
-      customLogger: logger,
-      clearScreen: false,
-      server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null, open: false },
-      // Only scan the pages we serve for dependencies (not demo/ or other html in the repo).
-      optimizeDeps: { entries: pages.map((p) => p.url.slice(1)) },
-    });
-    await server.listen();
-    const base = `http://127.0.0.1:${port}`;
-    console.log(`browser: vite dev server on ${base} (${Date.now() - t0} ms)`);
+    let base = '';
+    const testPages = pages.filter((p) => !p.demo);
+    if (testPages.length) {
+      const port = await freePort();
+      const t0 = Date.now();
+      server = await createServer({
+        root: ROOT,
+        logLevel: 'warn',
+        customLogger: logger,
+        clearScreen: false,
+        server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null, open: false },
+        // Only scan the pages we serve for dependencies (not demo/ or other html in the repo).
+        optimizeDeps: { entries: testPages.map((p) => p.url.slice(1)) },
+      });
+      await server.listen();
+      base = `http://127.0.0.1:${port}`;
+      console.log(`browser: vite dev server on ${base} (${Date.now() - t0} ms)`);
+    }
+    let demoBase = '';
+    if (pages.some((p) => p.demo)) {
+      const port = await freePort();
+      const t0 = Date.now();
+      demoServer = await createServer({
+        configFile: path.join(ROOT, 'demo', 'vite.config.ts'),
+        logLevel: 'warn',
+        customLogger: logger,
+        clearScreen: false,
+        server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null, open: false },
+      });
+      await demoServer.listen();
+      demoBase = `http://127.0.0.1:${port}`;
+      console.log(`browser: demo dev server (demo/vite.config.ts) on ${demoBase} (${Date.now() - t0} ms)`);
+    }
 
     const t1 = Date.now();
     userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'wgsl-train-chromium-'));
@@ -143,8 +173,15 @@ async function main() {
     browser = context;
     console.log(`browser: ${CHROMIUM} ${context.browser()?.version() ?? ''} started (${Date.now() - t1} ms)`);
 
+    const { runDemo, runDemoNoGPU } = await import('./demo.mjs');
+    const demoEnv = { ROOT, server: demoServer, timeoutMs: TIMEOUT_MS, updateScreenshot, log: (m) => console.log(`browser: ${m}`) };
     for (const p of pages) {
-      const err = await runPage(context, base, p);
+      const err =
+        p.name === 'demo'
+          ? await runDemo(context, demoBase, demoEnv)
+          : p.name === 'demo-nogpu'
+            ? await runDemoNoGPU(context, demoBase, demoEnv)
+            : await runPage(context, base, p);
       if (err) {
         failed++;
         console.log(`browser: FAIL ${p.name}: ${err}`);
@@ -156,6 +193,7 @@ async function main() {
   } finally {
     await browser?.close().catch(() => {});
     await server?.close().catch(() => {});
+    await demoServer?.close().catch(() => {});
     if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
   }
   console.log(`browser: ${passed} passed, ${failed} failed`);
