@@ -9,6 +9,9 @@
 //   g ← g + wd·p;  buf ← g at t = 1, else μ·buf + (1−dampening)·g   (momentum μ ≠ 0; buf lives in m)
 //   g ← g + μ·buf (nesterov) or buf;   p ← p − lr·g
 // The step values in `sched` (lr from the schedule, bias corrections) written each step on the host.
+// Non-finite guard: where `clip` holds the status words (≥ 3 floats, see grad_norm.wgsl), clip[2] ≠ 0
+// means this step's loss or gradients were not finite: every thread returns before touching params, m
+// or v, so the step leaves them bitwise as they were (the test is uniform: one load, no divergence).
 // Dispatch: grid of 256-thread workgroups covering grp.count, rows of grp.stride threads.
 struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
 // one_minus_beta1/2 and one_minus_dampening are computed in f64 on the host: 1 − f32(0.999) in f32 is
@@ -25,10 +28,14 @@ struct Group { offset: u32, count: u32, stride: u32, beta1: f32, one_minus_beta1
 @group(0) @binding(5) var<storage, read_write> v: array<f32>;
 @group(0) @binding(6) var<storage, read> clip: array<f32>;
 
+fn skipped() -> bool {
+  return arrayLength(&clip) >= 3u && clip[2] != 0.0;
+}
+
 @compute @workgroup_size(256)
 fn adam(@builtin(global_invocation_id) gid: vec3u) {
   let k = gid.y * grp.stride + gid.x;
-  if (k >= grp.count) { return; }
+  if (k >= grp.count || skipped()) { return; }
   let i = grp.offset + k;
   var p = params[i];
   var g = grads[i] * clip[1];
@@ -47,7 +54,7 @@ fn adam(@builtin(global_invocation_id) gid: vec3u) {
 @compute @workgroup_size(256)
 fn sgd(@builtin(global_invocation_id) gid: vec3u) {
   let k = gid.y * grp.stride + gid.x;
-  if (k >= grp.count) { return; }
+  if (k >= grp.count || skipped()) { return; }
   let i = grp.offset + k;
   let p = params[i];
   var g = grads[i] * clip[1] + grp.weight_decay * p;

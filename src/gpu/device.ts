@@ -10,6 +10,8 @@ export interface AdapterReport {
   /** A software or otherwise "fallback" adapter (lavapipe, SwiftShader, WARP). */
   isFallback: boolean;
   features: string[];
+  /** The adapter's smallest subgroup size where it reports one (GPUAdapterInfo.subgroupMinSize), else 0. */
+  subgroupMinSize: number;
   /** 'browser' when navigator.gpu gave the adapter, 'node' when the `webgpu` package did. */
   host: 'browser' | 'node';
 }
@@ -94,10 +96,31 @@ export class Runtime {
   ) {
     this.features = new Set([...device.features].map(String));
     this.limits = device.limits;
-    device.lost.then((info) => {
-      this.lostReason = `${info.reason ?? 'unknown'}: ${info.message || 'no message'}`;
-      for (const fn of this.lostListeners) fn(this.lostReason);
-    });
+    device.lost.then((info) => this.markLost(info));
+  }
+
+  private markLost(info: GPUDeviceLostInfo): void {
+    if (this.lostReason !== null) return;
+    this.lostReason = `${info.reason ?? 'unknown'}: ${info.message || 'no message'}`;
+    for (const fn of this.lostListeners) fn(this.lostReason);
+  }
+
+  /**
+   * After a GPU wait failed (a mapAsync rejected, say): the DeviceLostError for `what` if the device is
+   * lost, or is reported lost within graceMs (a map can fail just before device.lost resolves); null if
+   * it is not, and the failure is something else. Never waits longer than graceMs.
+   */
+  async lostError(what: string, graceMs = 1000): Promise<DeviceLostError | null> {
+    if (this.lostReason === null) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const info = await Promise.race([
+        this.device.lost,
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (info) this.markLost(info);
+    }
+    return this.lostReason === null ? null : new DeviceLostError(`${what}: the WebGPU device was lost (${this.lostReason})`);
   }
 
   /** Call fn when the device is lost; returns a function that stops listening. */
@@ -141,6 +164,7 @@ export async function createRuntime(opts: RuntimeOptions = {}): Promise<Runtime>
     description,
     isFallback: Boolean((info as { isFallbackAdapter?: boolean }).isFallbackAdapter),
     features: [...adapter.features].map(String).sort(),
+    subgroupMinSize: Number((info as { subgroupMinSize?: number }).subgroupMinSize ?? 0) || 0,
     host,
   };
   return new Runtime(gpu, device, report, opts.debug ?? false);

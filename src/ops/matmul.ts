@@ -42,6 +42,7 @@ export function isSoftwareAdapter(rt: Runtime): boolean {
  */
 export function knownSubgroupSize(rt: Runtime): number {
   if (!rt.features.has('subgroups')) return 0;
+  if (rt.adapterInfo.subgroupMinSize > 0) return rt.adapterInfo.subgroupMinSize;
   const bits = /llvmpipe.*?(\d+)-bits/i.exec(rt.adapterInfo.device);
   return bits ? Number(bits[1]) / 32 : 0;
 }
@@ -94,6 +95,12 @@ export function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> {
   const strideA = a.strideA ?? M * K;
   const strideB = a.strideB ?? K * N;
   const kernel = a.kernel ?? (a.tile ? 'tiled' : chooseKernel(rec.rt));
+  if (kernel === 'subgroup' && knownSubgroupSize(rec.rt) < 8) {
+    throw new Error(
+      `${a.label}: the 'subgroup' matmul needs subgroups of at least 8 lanes; this adapter's subgroup size is ` +
+        `${knownSubgroupSize(rec.rt) || 'unknown'}`,
+    );
+  }
   const flags = {
     TRANS_A: !!a.transA,
     TRANS_B: !!a.transB,

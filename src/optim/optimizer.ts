@@ -131,29 +131,57 @@ export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig
   }
 }
 
+/** What the gradient-norm pass also checks for the trainer's nonFinite guard (see shaders/grad_norm.wgsl). */
+export interface NonFiniteCheck {
+  /** 'skip': skip only the faulty step's update; 'stop': skip it and every later one until cleared. */
+  mode: 'skip' | 'stop';
+  /** The step's loss (its first float), tested with the gradients. */
+  loss: View;
+  /** The step-values uniform (stepValues()): its t is recorded as the first non-finite step. */
+  step: GPUBuffer;
+}
+
+/** Floats in a clip buffer with the non-finite status words: [norm, scale, skip, skipped count, first bad step, 0, 0, 0]. */
+export const CLIP_STATUS_FLOATS = 8;
+
 /**
  * clip = [‖g‖, min(1, maxNorm / (‖g‖ + 1e-6))] over the first n elements of the gradient arena: partial sums
  * per binding window (up to 64 workgroups each, into the window's own 64-entry block), then one reduction.
+ * maxNorm undefined: no clipping (scale 1), for a pass run only for `check`. With `check`, clip must hold
+ * CLIP_STATUS_FLOATS floats and also gets the non-finite status words the optimizer obeys.
  */
-export async function recordGradClip(rec: Recorder, grads: GPUBuffer, n: number, maxNorm: number, clip: View, maxWindow?: number) {
+export async function recordGradClip(
+  rec: Recorder,
+  grads: GPUBuffer,
+  n: number,
+  maxNorm: number | undefined,
+  clip: View,
+  maxWindow?: number,
+  check?: NonFiniteCheck,
+) {
+  if (maxNorm !== undefined && !(maxNorm > 0 && Number.isFinite(maxNorm))) throw new Error(`gradient clipping: max norm must be a finite number > 0, got ${maxNorm}`);
+  if (check && clip.size < CLIP_STATUS_FLOATS * 4) throw new Error(`non-finite check: the clip buffer must hold ${CLIP_STATUS_FLOATS} floats, got ${clip.size / 4}`);
   const windows = bindingWindows(0, n, rec.device, maxWindow);
   const block = rec.device.limits.minStorageBufferOffsetAlignment / 4; // 64 floats: one aligned block per window
   const partials = rec.storageBuffer('gradient norm partial sums', Math.max(block, 64) * windows.length);
   const total = partials.size / 4;
   const bindings = ['read', 'write', 'write'] as const;
+  const defines = { CHECK: check !== undefined };
+  const mode = check ? (check.mode === 'stop' ? 2 : 1) : 0;
   for (const [i, w] of windows.entries()) {
     const parts = Math.max(1, Math.min(64, Math.ceil(w.length / 4096)));
     await rec.dispatch({
-      label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings,
-      uniform: [['u32', w.length], ['u32', parts], ['f32', maxNorm]], // windows of [0, n) start aligned: skip = 0
+      label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings, defines,
+      uniform: [['u32', w.length], ['u32', parts], ['f32', maxNorm ?? 0], ['u32', mode]], // windows of [0, n) start aligned: skip = 0
       resources: [windowView(grads, w), { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 }, clip],
       workgroups: [parts, 1, 1], cost: { flops: 2 * w.length, bytes: 4 * w.length },
     });
   }
   await rec.dispatch({
-    label: 'grad norm (clip factor)', shader: 'grad_norm', entry: 'finish', bindings,
-    uniform: [['u32', n], ['u32', total], ['f32', maxNorm]],
-    resources: [{ buffer: grads, offset: 0, size: 16 }, { buffer: partials, offset: 0, size: total * 4 }, clip],
+    label: `grad norm (${maxNorm === undefined ? 'non-finite check' : 'clip factor'})`, shader: 'grad_norm', entry: 'finish', defines,
+    bindings: check ? [...bindings, 'read', 'uniform'] : bindings,
+    uniform: [['u32', n], ['u32', total], ['f32', maxNorm ?? 0], ['u32', mode]],
+    resources: [{ buffer: grads, offset: 0, size: 16 }, { buffer: partials, offset: 0, size: total * 4 }, clip, ...(check ? [check.loss, check.step] : [])],
     workgroups: [1, 1, 1], cost: { flops: total, bytes: 4 * total },
   });
 }

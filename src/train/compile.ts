@@ -4,7 +4,7 @@
 import { Graph, ShapeError, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { planMemory, type MemoryPlan } from '../plan/memory.ts';
 import { Recorder, type Cost } from '../gpu/program.ts';
-import { createStorage, LimitError, type View } from '../gpu/buffers.ts';
+import { ArenaLayout, createStorage, LimitError, type View } from '../gpu/buffers.ts';
 import { addLoss, type LossKind } from '../nn/loss.ts';
 import { recordGradClip, recordOptimizer, type OptimizerConfig } from '../optim/optimizer.ts';
 import type { ParamStore } from './params.ts';
@@ -119,23 +119,57 @@ async function recordPasses(
   }
 }
 
-/** Creates the plan's buffers, first checking that no tensor is larger than one binding may be. */
-function allocateSlots(rt: Runtime, mg: ModelGraph, plan: MemoryPlan): GPUBuffer[] {
-  const max = rt.device.limits.maxStorageBufferBindingSize;
+/**
+ * Checks a model against the device's limits before anything is allocated: every tensor (parameter,
+ * activation, input) must fit one binding (maxStorageBufferBindingSize) and the parameter arena (params,
+ * grads and optimizer moments are one buffer each) one buffer (maxBufferSize). Throws a LimitError
+ * naming the tensor (or the arena's largest tensors) and the limit.
+ */
+export function checkLimits(rt: Runtime, mg: ModelGraph): void {
+  const { maxStorageBufferBindingSize: maxBinding, maxBufferSize, minStorageBufferOffsetAlignment } = rt.device.limits;
   for (const t of mg.graph.tensors) {
-    if (t.size * 4 > max) {
-      throw new LimitError(`tensor ${t} needs ${t.size * 4} bytes, above this device's maxStorageBufferBindingSize (${max}); use a smaller batch or sequence length`);
+    if (t.size * 4 > maxBinding) {
+      const hint = t.kind === 'param' ? 'a parameter is bound whole: use a smaller layer' : 'use a smaller batch or sequence length';
+      throw new LimitError(`${t.kind === 'param' ? 'parameter' : 'tensor'} ${t} needs ${t.size * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding}); ${hint}`);
     }
   }
-  return plan.slotBytes.map((bytes, i) => createStorage(rt.device, bytes, `activation slot ${i}`));
+  const layout = new ArenaLayout(minStorageBufferOffsetAlignment);
+  for (const p of mg.graph.params) layout.add(p.tensor.name, p.tensor.size);
+  if (layout.bytes > maxBufferSize) {
+    const largest = [...mg.graph.params].sort((a, b) => b.tensor.size - a.tensor.size).slice(0, 3).map((p) => `${p.tensor} ${p.tensor.size * 4} bytes`);
+    const count = mg.graph.params.reduce((a, p) => a + p.tensor.size, 0);
+    throw new LimitError(
+      `the parameter arena (${count} parameters in ${mg.graph.params.length} tensors) needs ${layout.bytes} bytes, above this device's maxBufferSize (${maxBufferSize}); largest: ${largest.join(', ')}`,
+    );
+  }
+}
+
+/** Creates the plan's buffers, first checking that no tensor is larger than one binding may be. */
+function allocateSlots(rt: Runtime, mg: ModelGraph, plan: MemoryPlan): GPUBuffer[] {
+  checkLimits(rt, mg);
+  const max = rt.device.limits.maxBufferSize;
+  plan.slotBytes.forEach((bytes, i) => {
+    if (bytes > max) throw new LimitError(`activation slot ${i} needs ${bytes} bytes, above this device's maxBufferSize (${max}); use a smaller batch or sequence length`);
+  });
+  const slots: GPUBuffer[] = [];
+  try {
+    for (const [i, bytes] of plan.slotBytes.entries()) slots.push(createStorage(rt.device, bytes, `activation slot ${i}`));
+  } catch (e) {
+    for (const b of slots) b.destroy();
+    throw e;
+  }
+  return slots;
 }
 
 export interface TrainingProgramOptions {
   microBatches: number;
   optimizer: Required<OptimizerConfig>;
   gradClip?: number;
+  /** The non-finite guard's mode: the gradient-norm pass runs every step to check loss and gradients. */
+  nonFinite: 'skip' | 'stop';
   stepUniform: GPUBuffer;
   lossScalar: View;
+  /** CLIP_STATUS_FLOATS floats: [norm, scale] and the non-finite status words. */
   clip: View;
 }
 
@@ -148,7 +182,9 @@ export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: Pa
   rec.clear('zero gradients', store.grads);
   rec.clear('zero loss', o.lossScalar.buffer, o.lossScalar.offset, 16);
   await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, true);
-  if (o.gradClip !== undefined) await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip);
+  // One small reduction over the gradient arena every step: the clip factor (when clipping) and the
+  // non-finite check, whose flag makes the optimizer leave params, m and v untouched.
+  await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip, undefined, { mode: o.nonFinite, loss: o.lossScalar, step: o.stepUniform });
   await recordOptimizer(rec, o.optimizer, { step: o.stepUniform, params: store.params, grads: store.grads, m: store.m, v: store.v, clip: o.clip }, store.groups);
   return finish(rec, plan, slots, batches);
 }

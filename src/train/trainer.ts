@@ -4,14 +4,14 @@
 // fit() runs epochs over arrays with seeded shuffling, evaluation and progress events.
 import type { Layer, Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../graph/graph.ts';
-import { createStorage, readF32, writeArray, type View } from '../gpu/buffers.ts';
+import { createStorage, readBuffer, readF32, writeArray, type View } from '../gpu/buffers.ts';
 import { encodeCommands } from '../gpu/program.ts';
 import { profileCommands, type KernelTime } from '../gpu/profile.ts';
 import { DeviceLostError, type Runtime } from '../gpu/device.ts';
-import { learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
+import { CLIP_STATUS_FLOATS, learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
 import type { LossKind } from '../nn/loss.ts';
 import { ParamStore } from './params.ts';
-import { buildGraph, compileForward, compileTrainingStep, type BatchSlot, type ModelGraph, type Program } from './compile.ts';
+import { buildGraph, checkLimits, compileForward, compileTrainingStep, type BatchSlot, type ModelGraph, type Program } from './compile.ts';
 import { checkBatch, type Batch, type Dataset } from './batch.ts';
 import { prng, shuffled } from './random.ts';
 
@@ -35,6 +35,30 @@ export interface TrainerOptions {
   trainOnly?: string[];
   /** Seeds parameter initialisation and shuffling. */
   seed?: number;
+  /**
+   * What a non-finite loss or gradient (NaN, ±Inf, or a gradient norm that overflows) does. It is detected
+   * on the GPU every step (one small reduction over the gradients, no readback) and the optimizer then
+   * leaves parameters and moments untouched. 'stop' (default): that step and every later one update
+   * nothing, and the next loss read (step with readLoss, fit's logging, checkNonFinite(), readState())
+   * rejects with a NonFiniteError naming the step, after which step() throws it. 'skip': only that
+   * step's update is skipped and counted in skippedSteps; its loss reads as NaN or Infinity. A skipped
+   * step still counts as a step (stepCount, the schedule and Adam's bias correction move on).
+   */
+  nonFinite?: 'skip' | 'stop';
+}
+
+/**
+ * A NaN or infinity in the loss or gradients of `step` (1-based), with nonFinite: 'stop'. The update of
+ * that step was not applied: the parameters and optimizer state are those after step − 1.
+ */
+export class NonFiniteError extends Error {
+  override name = 'NonFiniteError';
+  constructor(
+    readonly step: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 export interface Progress {
@@ -93,6 +117,13 @@ export class Trainer {
   private readonly inFlight: Promise<unknown>[] = [];
   private destroyed = false;
   private readonly frozen: ReadonlySet<string>;
+  private readonly nonFinite: 'skip' | 'stop';
+  /** Skipped steps as last read back from the GPU. */
+  private skipped = 0;
+  /** Set once a loss read has reported a non-finite step under 'stop'; step() throws it from then on. */
+  private fault: NonFiniteError | null = null;
+  /** Bumped by loadState(), which clears a stop: reads of steps submitted before it do not set `fault`. */
+  private faultEpoch = 0;
 
   private constructor(
     readonly rt: Runtime,
@@ -106,7 +137,9 @@ export class Trainer {
     if (!Number.isInteger(o.batchSize) || o.batchSize < 1) throw new ShapeError(`batchSize must be a positive integer, got ${o.batchSize}`);
     this.microBatches = o.accumSteps ?? 1;
     if (!Number.isInteger(this.microBatches) || this.microBatches < 1) throw new Error(`accumSteps must be a positive integer, got ${o.accumSteps}`);
-    if (o.gradClip !== undefined && !(o.gradClip > 0)) throw new Error(`gradClip must be > 0, got ${o.gradClip}`);
+    if (o.gradClip !== undefined && !(o.gradClip > 0 && Number.isFinite(o.gradClip))) throw new Error(`gradClip must be a finite number > 0, got ${o.gradClip}`);
+    this.nonFinite = o.nonFinite ?? 'stop';
+    if (this.nonFinite !== 'skip' && this.nonFinite !== 'stop') throw new Error(`nonFinite must be 'skip' or 'stop', got ${JSON.stringify(o.nonFinite)}`);
     this.optimizer = withDefaults(o.optimizer);
     this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
     const frozen = frozenSet(this.mg, o.freeze ?? []);
@@ -116,6 +149,8 @@ export class Trainer {
     }
     if (frozen.size === this.mg.graph.params.length) throw new Error('every parameter is frozen: nothing to train');
     this.frozen = new Set([...frozen].map((t) => t.name));
+    // Every tensor against the binding limit and the arena against the buffer limit, before any allocation.
+    checkLimits(rt, this.mg);
     this.store = new ParamStore(rt, this.mg.graph.params, {
       frozen,
       decays: o.decay === 'matrices' ? (t) => t.shape.length >= 2 : () => true,
@@ -125,22 +160,29 @@ export class Trainer {
     const device = rt.device;
     this.stepUniform = device.createBuffer({ label: 'optimizer step values', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.lossScalar = { buffer: createStorage(device, 16, 'loss'), offset: 0, size: 16 };
-    this.clip = { buffer: createStorage(device, 16, 'gradient clip [norm, scale]'), offset: 0, size: 16 };
-    writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0]));
+    // [norm, scale, skip this step, skipped steps, first non-finite step (stop), 0, 0, 0]: see grad_norm.wgsl.
+    this.clip = { buffer: createStorage(device, CLIP_STATUS_FLOATS * 4, 'gradient clip and non-finite status'), offset: 0, size: CLIP_STATUS_FLOATS * 4 };
+    writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0, 0, 0, 0, 0]));
   }
 
   static async create(rt: Runtime, model: Layer, options: TrainerOptions): Promise<Trainer> {
     rt.assertAlive('Trainer.create');
     const t = new Trainer(rt, model, options);
-    t.store.initialize(prng(options.seed ?? 0));
-    t.program = await compileTrainingStep(rt, t.mg, t.store, {
-      microBatches: t.microBatches,
-      optimizer: t.optimizer,
-      gradClip: options.gradClip,
-      stepUniform: t.stepUniform,
-      lossScalar: t.lossScalar,
-      clip: t.clip,
-    });
+    try {
+      t.store.initialize(prng(options.seed ?? 0));
+      t.program = await compileTrainingStep(rt, t.mg, t.store, {
+        microBatches: t.microBatches,
+        optimizer: t.optimizer,
+        gradClip: options.gradClip,
+        nonFinite: t.nonFinite,
+        stepUniform: t.stepUniform,
+        lossScalar: t.lossScalar,
+        clip: t.clip,
+      });
+    } catch (e) {
+      t.destroy(); // no buffers left behind by a model that failed to compile
+      throw e;
+    }
     return t;
   }
 
@@ -164,6 +206,15 @@ export class Trainer {
     return this.program.rec.commands.length;
   }
 
+  /**
+   * Steps whose update was skipped because the loss or a gradient was not finite (with 'stop', the faulty
+   * step and every step after it), as of the last loss read: the count lives on the GPU and comes back
+   * with each loss read, checkNonFinite() and readState().
+   */
+  get skippedSteps(): number {
+    return this.skipped;
+  }
+
   /** The learning rate the next step will use. */
   get lr(): number {
     return learningRate(this.options.schedule, this.optimizer.lr, this.stepCount);
@@ -182,11 +233,14 @@ export class Trainer {
     const encoder = device.createCommandEncoder({ label: `step ${this.stepCount + 1}` });
     encodeCommands(encoder, this.program.rec.commands, this.rt.debug);
     const staging = opts.readLoss ? this.takeStaging() : null;
-    if (staging) encoder.copyBufferToBuffer(this.lossScalar.buffer, 0, staging, 0, 16);
+    if (staging) {
+      encoder.copyBufferToBuffer(this.lossScalar.buffer, 0, staging, 0, 16);
+      encoder.copyBufferToBuffer(this.clip.buffer, 0, staging, 16, CLIP_STATUS_FLOATS * 4);
+    }
     device.queue.submit([encoder.finish()]);
     this.stepCount++;
     if (!staging) return Promise.resolve(undefined);
-    return this.readStaging(staging, `step ${this.stepCount}`);
+    return this.readStaging(staging, this.stepCount);
   }
 
   /**
@@ -218,26 +272,81 @@ export class Trainer {
   private takeStaging(): GPUBuffer {
     return (
       this.staging.pop() ??
-      this.rt.device.createBuffer({ label: 'loss readback', size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
+      this.rt.device.createBuffer({ label: 'loss and status readback', size: 16 + CLIP_STATUS_FLOATS * 4, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST })
     );
   }
 
-  private async readStaging(staging: GPUBuffer, what: string): Promise<number> {
+  /** Reads a step's loss (and the non-finite status words copied beside it); rejects as documented on step(). */
+  private async readStaging(staging: GPUBuffer, step: number): Promise<number> {
+    const epoch = this.faultEpoch;
+    let words: Float32Array;
     try {
       await staging.mapAsync(GPUMapMode.READ);
+      words = new Float32Array(staging.getMappedRange().slice(0));
+      staging.unmap();
     } catch (e) {
-      this.rt.assertAlive(what);
-      throw e;
+      staging.destroy();
+      throw await this.failure(`step ${step}: reading the loss`, e);
     }
-    const loss = new Float32Array(staging.getMappedRange(0, 4))[0];
-    staging.unmap();
-    this.staging.push(staging);
+    if (this.destroyed) staging.destroy();
+    else this.staging.push(staging);
+    const loss = words[0];
+    this.noteStatus(words.subarray(4), epoch, step === words[4 + 4] ? loss : undefined);
     return loss;
+  }
+
+  /**
+   * Takes the status words [norm, scale, skip, skipped, first bad step] read back after some step: updates
+   * skippedSteps and, under 'stop', throws the NonFiniteError (kept for step() unless a loadState() came
+   * between the read's submit and now).
+   */
+  private noteStatus(status: Float32Array, epoch: number, loss?: number): void {
+    this.skipped = Math.max(this.skipped, status[3]);
+    const first = status[4];
+    if (this.nonFinite !== 'stop' || first === 0) return;
+    const err =
+      epoch === this.faultEpoch && this.fault
+        ? this.fault
+        : new NonFiniteError(
+            first,
+            `step ${first}: the loss${loss === undefined ? '' : ` (${loss})`} or a gradient (norm ${loss === undefined ? 'not read' : status[0]}) is not finite; ` +
+              `with nonFinite: 'stop' its update was skipped and training stopped, so the parameters and optimizer state are those after step ${first - 1} ` +
+              `(readParams() returns them). Lower the learning rate or set gradClip, then loadState() a good checkpoint to continue, or use nonFinite: 'skip'.`,
+          );
+    if (epoch === this.faultEpoch) this.fault = err;
+    throw err;
+  }
+
+  /**
+   * Reads the non-finite status from the GPU now (one 32-byte readback): updates skippedSteps and, with
+   * nonFinite 'stop', rejects with the NonFiniteError if a submitted step had a NaN or infinity.
+   */
+  async checkNonFinite(): Promise<void> {
+    this.assertUsable('checkNonFinite', false);
+    const epoch = this.faultEpoch;
+    const status = await this.guard('checkNonFinite', async () => new Float32Array(await readBuffer(this.rt.device, this.clip.buffer, 0, CLIP_STATUS_FLOATS * 4)));
+    this.noteStatus(status, epoch);
+  }
+
+  /** The error for a failed GPU wait: DeviceLostError if the device went, a clear one if this Trainer was destroyed. */
+  private async failure(what: string, e: unknown): Promise<unknown> {
+    if (this.destroyed && this.rt.lostReason === null) return new Error(`${what}: this Trainer was destroyed before the GPU answered`, { cause: e });
+    return (await this.rt.lostError(what)) ?? e;
+  }
+
+  /** Runs a GPU read, turning a failure caused by device loss into a DeviceLostError. */
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof NonFiniteError || e instanceof ShapeError) throw e;
+      throw await this.failure(what, e);
+    }
   }
 
   /** Waits until the GPU has finished all submitted steps. */
   async sync(): Promise<void> {
-    await this.rt.device.queue.onSubmittedWorkDone();
+    await this.guard('sync', () => this.rt.device.queue.onSubmittedWorkDone());
     this.rt.assertAlive('sync');
   }
 
@@ -258,43 +367,51 @@ export class Trainer {
     let done = 0;
     let t0 = performance.now();
     let stepsSince = 0;
-    for (let epoch = 0; epoch < epochs && done < totalSteps; epoch++) {
-      const order = opts.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : shuffled(rows, random);
-      for (let s = 0; s < perEpoch && done < totalSteps; s++) {
-        for (let r = 0; r < this.stepRows; r++) {
-          const src = order[s * this.stepRows + r];
-          x.set(data.x.subarray(src * inRow, (src + 1) * inRow), r * inRow);
-          y.set(data.y.subarray(src * labelRow, (src + 1) * labelRow), r * labelRow);
+    try {
+      for (let epoch = 0; epoch < epochs && done < totalSteps; epoch++) {
+        const order = opts.shuffle === false ? Array.from({ length: rows }, (_, i) => i) : shuffled(rows, random);
+        for (let s = 0; s < perEpoch && done < totalSteps; s++) {
+          for (let r = 0; r < this.stepRows; r++) {
+            const src = order[s * this.stepRows + r];
+            x.set(data.x.subarray(src * inRow, (src + 1) * inRow), r * inRow);
+            y.set(data.y.subarray(src * labelRow, (src + 1) * labelRow), r * labelRow);
+          }
+          const lr = this.lr;
+          const log = (done + 1) % logEvery === 0 || done + 1 === totalSteps;
+          const lossP = this.step({ x, y }, { readLoss: log });
+          lossP.catch(() => {}); // awaited below; meanwhile its rejection (device lost, non-finite) is not "unhandled"
+          done++;
+          stepsSince++;
+          // Keep at most two steps queued: the CPU prepares step k+1 while the GPU runs step k.
+          const idle = this.rt.device.queue.onSubmittedWorkDone();
+          idle.catch(() => {});
+          this.inFlight.push(idle);
+          if (this.inFlight.length > 2) await this.guard('fit', () => this.inFlight.shift()!);
+          if (log) {
+            const loss = (await lossP)!;
+            const ms = (performance.now() - t0) / stepsSince;
+            history.losses.push({ step: this.stepCount, loss });
+            opts.onProgress?.({
+              step: this.stepCount, epoch, loss, lr, msPerStep: ms,
+              samplesPerSec: (this.stepRows * 1000) / ms,
+              gflops: this.flopsPerStep / (ms * 1e6),
+            });
+            t0 = performance.now();
+            stepsSince = 0;
+          }
         }
-        const lr = this.lr;
-        const log = (done + 1) % logEvery === 0 || done + 1 === totalSteps;
-        const lossP = this.step({ x, y }, { readLoss: log });
-        done++;
-        stepsSince++;
-        // Keep at most two steps queued: the CPU prepares step k+1 while the GPU runs step k.
-        this.inFlight.push(this.rt.device.queue.onSubmittedWorkDone());
-        if (this.inFlight.length > 2) await this.inFlight.shift();
-        if (log) {
-          const loss = (await lossP)!;
-          const ms = (performance.now() - t0) / stepsSince;
-          history.losses.push({ step: this.stepCount, loss });
-          opts.onProgress?.({
-            step: this.stepCount, epoch, loss, lr, msPerStep: ms,
-            samplesPerSec: (this.stepRows * 1000) / ms,
-            gflops: this.flopsPerStep / (ms * 1e6),
-          });
+        if (opts.validation) {
+          const v = await this.evaluate(opts.validation);
+          history.validation.push({ epoch, ...v });
+          opts.onEpoch?.({ epoch, validation: v });
           t0 = performance.now();
-          stepsSince = 0;
-        }
+        } else opts.onEpoch?.({ epoch });
       }
-      if (opts.validation) {
-        const v = await this.evaluate(opts.validation);
-        history.validation.push({ epoch, ...v });
-        opts.onEpoch?.({ epoch, validation: v });
-        t0 = performance.now();
-      } else opts.onEpoch?.({ epoch });
+      await this.guard('fit', () => Promise.all(this.inFlight.splice(0)));
+    } finally {
+      this.inFlight.splice(0); // after a failure: their rejections, if any, are already handled
     }
-    await Promise.all(this.inFlight.splice(0));
+    this.rt.assertAlive('fit');
     return history;
   }
 
@@ -318,15 +435,17 @@ export class Trainer {
     encodeCommands(encoder, program.rec.commands, this.rt.debug);
     this.rt.device.queue.submit([encoder.finish()]);
     const outSlot = program.plan.value.get(mg.output)!;
-    const out = await readF32(this.rt.device, { buffer: program.slots[outSlot], offset: 0, size: mg.output.size * 4 });
-    const loss = (await readF32(this.rt.device, this.lossScalar))[0];
-    this.rt.assertAlive('forward');
-    return { out, loss };
+    return this.guard('forward', async () => {
+      const out = await readF32(this.rt.device, { buffer: program.slots[outSlot], offset: 0, size: mg.output.size * 4 });
+      const loss = (await readF32(this.rt.device, this.lossScalar))[0];
+      this.rt.assertAlive('forward');
+      return { out, loss };
+    });
   }
 
   /** Model outputs for `x` (rows × inputShape), in chunks of batchSize. */
   async predict(x: Float32Array | Int32Array): Promise<Float32Array> {
-    this.assertUsable('predict');
+    this.assertUsable('predict', false);
     const inRow = this.mg.input.size / this.options.batchSize;
     if (x.length % inRow !== 0) throw new ShapeError(`predict: ${x.length} values are not a whole number of rows of ${inRow}`);
     const rows = x.length / inRow;
@@ -342,7 +461,7 @@ export class Trainer {
 
   /** Mean loss (and accuracy, for cross-entropy) over a dataset. */
   async evaluate(data: Dataset): Promise<{ loss: number; accuracy?: number }> {
-    this.assertUsable('evaluate');
+    this.assertUsable('evaluate', false);
     const B = this.options.batchSize;
     const inRow = this.mg.input.size / B;
     const labelRow = this.mg.labels.size / B;
@@ -373,12 +492,14 @@ export class Trainer {
 
   /** Current parameter values by name (reads back from the GPU). */
   readParams(): Promise<Map<string, Float32Array>> {
-    return this.store.read('params');
+    this.assertUsable('readParams', false);
+    return this.guard('readParams', () => this.store.read('params'));
   }
 
   /** Gradients of the last step by name. */
   readGrads(): Promise<Map<string, Float32Array>> {
-    return this.store.read('grads');
+    this.assertUsable('readGrads', false);
+    return this.guard('readGrads', () => this.store.read('grads'));
   }
 
   writeParams(values: Map<string, Float32Array> | Record<string, Float32Array>): void {
@@ -391,11 +512,17 @@ export class Trainer {
    * count (the data position is the caller's, e.g. TokenLoader.state()).
    */
   async readState(): Promise<TrainingState> {
-    const state: TrainingState = { step: this.stepCount, params: await this.store.read('params'), m: new Map(), v: new Map() };
-    const arenas = stateArenas(this.optimizer);
-    if (arenas >= 1) state.m = await this.store.read('m');
-    if (arenas >= 2) state.v = await this.store.read('v');
-    return state;
+    this.assertUsable('readState');
+    const step = this.stepCount;
+    // With 'stop', a checkpoint of a stopped run would claim steps whose updates were never applied.
+    await this.checkNonFinite();
+    return this.guard('readState', async () => {
+      const state: TrainingState = { step, params: await this.store.read('params'), m: new Map(), v: new Map() };
+      const arenas = stateArenas(this.optimizer);
+      if (arenas >= 1) state.m = await this.store.read('m');
+      if (arenas >= 2) state.v = await this.store.read('v');
+      return state;
+    });
   }
 
   loadState(state: TrainingState): void {
@@ -410,6 +537,10 @@ export class Trainer {
       }
     }
     this.stepCount = state.step;
+    // Clears a 'stop': the GPU's sticky first-bad-step word, and the error step() would throw.
+    writeArray(this.rt.device, this.clip.buffer, 16, new Float32Array([0]));
+    this.fault = null;
+    this.faultEpoch++;
   }
 
   /** Whether the optimizer updates this parameter (not frozen). */
@@ -422,9 +553,11 @@ export class Trainer {
     return this.mg.graph.params.map((p) => ({ name: p.tensor.name, shape: p.tensor.shape }));
   }
 
-  private assertUsable(what: string) {
+  /** Throws if this Trainer cannot run `what`: destroyed, device lost, or (training only) stopped by a non-finite step. */
+  private assertUsable(what: string, training = true) {
     if (this.destroyed) throw new Error(`${what}: this Trainer was destroyed`);
     if (this.rt.lostReason !== null) throw new DeviceLostError(`${what}: the WebGPU device was lost (${this.rt.lostReason})`);
+    if (training && this.fault) throw this.fault;
   }
 
   destroy(): void {
