@@ -61,7 +61,14 @@ async function run(m: ToBench) {
         }
         const rec = new Recorder(rt);
         device.pushErrorScope('validation');
-        await recordMatmul(rec, { label: `matmul ${kernel} ${n}`, A, B, C, M: n, N: n, K: n, kernel });
+        try {
+          await recordMatmul(rec, { label: `matmul ${kernel} ${n}`, A, B, C, M: n, N: n, K: n, kernel });
+        } catch (e) {
+          // A kernel this adapter cannot run (e.g. 'subgroup' where subgroups are narrower than it needs).
+          await device.popErrorScope();
+          post({ type: 'row', row: { impl, size: n, ms_median: NaN, ms_min: NaN, iters: 0, gflops: NaN, max_error: null, note: `not run: ${(e as Error).message}` } });
+          continue;
+        }
         const err = await device.popErrorScope();
         if (err) throw new Error(`${impl}: ${err.message}`);
         const once = async () => {

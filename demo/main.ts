@@ -1,7 +1,7 @@
 // The demo page: presets, controls and live statistics; training runs in ./worker.ts, the matmul benchmark
 // in ./bench-worker.ts (TF.js, when asked for, on this thread through a dynamic import of ./tfjs-bench.ts).
 // URL parameters override the presets' settings (used by the browser tests to keep runs short):
-//   ?lr=&batch=&seq=&embd=&layers=&heads=&optimizer=&steps=&sampleEvery=&profileEvery=&sizes=128,256&minMs=
+//   ?lr=&batch=&seq=&embd=&layers=&heads=&optimizer=&steps=&sampleEvery=&profileEvery=&genTokens=&sizes=128,256&minMs=
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './style.css';
@@ -16,19 +16,26 @@ const params = new URLSearchParams(location.search);
 const DEFAULTS: Record<PresetName, Settings> = {
   names: {
     lr: 3e-3, batch: 16, seq: 32, embd: 48, layers: 2, heads: 4, optimizer: 'adamw', steps: 3000,
-    sampleEvery: 25, profileEvery: 250, mode: 'full', loraRank: 8, prompt: '', temperature: 0.8,
+    sampleEvery: 25, profileEvery: 250, mode: 'full', loraRank: 8, prompt: '', temperature: 0.8, genTokens: 40,
   },
   finetune: {
-    lr: 1e-3, batch: 8, seq: 64, embd: 64, layers: 2, heads: 4, optimizer: 'adamw', steps: 400,
-    sampleEvery: 25, profileEvery: 250, mode: 'full', loraRank: 8, prompt: 'The keeper', temperature: 0.8,
+    lr: 1e-3, batch: 4, seq: 128, embd: 64, layers: 2, heads: 4, optimizer: 'adamw', steps: 400,
+    sampleEvery: 25, profileEvery: 250, mode: 'full', loraRank: 8, prompt: 'The lighthouse', temperature: 0.8, genTokens: 96,
   },
   classifier: {
     lr: 1e-2, batch: 32, seq: 1, embd: 32, layers: 1, heads: 1, optimizer: 'adam', steps: 600,
-    sampleEvery: 20, profileEvery: 250, mode: 'full', loraRank: 8, prompt: '', temperature: 1,
+    sampleEvery: 20, profileEvery: 250, mode: 'full', loraRank: 8, prompt: '', temperature: 1, genTokens: 0,
   },
 };
 
-const NUMERIC = ['lr', 'batch', 'seq', 'embd', 'layers', 'heads', 'steps', 'sampleEvery', 'profileEvery'] as const;
+/** On a software adapter (SwiftShader, lavapipe, WARP) smaller models, so that a preset shows progress in seconds. */
+const SOFTWARE: Partial<Record<PresetName, Partial<Settings>>> = {
+  names: { embd: 32, layers: 1, heads: 4, seq: 16, batch: 8, lr: 1e-2, steps: 1500, sampleEvery: 20 },
+  finetune: { batch: 2, seq: 64, steps: 200, genTokens: 48 },
+};
+let softwareAdapter = false;
+
+const NUMERIC = ['lr', 'batch', 'seq', 'embd', 'layers', 'heads', 'steps', 'sampleEvery', 'profileEvery', 'genTokens'] as const;
 
 function withUrl(s: Settings): Settings {
   const out = { ...s };
@@ -50,7 +57,7 @@ let presetSettings: Settings = withUrl(DEFAULTS.names);
 
 function showSettings(p: PresetName) {
   preset = p;
-  presetSettings = withUrl(DEFAULTS[p]);
+  presetSettings = withUrl({ ...DEFAULTS[p], ...(softwareAdapter ? SOFTWARE[p] : {}) });
   for (const [id, key] of Object.entries(FIELDS)) $<HTMLInputElement>(id).value = String(presetSettings[key]);
   $<HTMLSelectElement>('s-optimizer').value = presetSettings.optimizer;
   for (const el of Array.from(document.querySelectorAll<HTMLElement>('[data-gpt]'))) el.hidden = p === 'classifier';
@@ -127,6 +134,8 @@ const send = (m: ToWorker, transfer: Transferable[] = []) => getWorker().postMes
 
 function showAdapter(m: AdapterMessage) {
   adapterShown = true;
+  softwareAdapter = m.info.isFallback || /swiftshader|llvmpipe|lavapipe|software|warp/i.test(`${m.info.architecture} ${m.info.device} ${m.info.description}`);
+  if (softwareAdapter && runState === 'idle') showSettings(preset);
   const i = m.info;
   const want = ['shader-f16', 'subgroups', 'timestamp-query'];
   const badge = (f: string) => `<span class="badge ${m.deviceFeatures.includes(f) ? 'on' : 'off'}">${f} ${m.deviceFeatures.includes(f) ? '✓' : '✗'}</span>`;
@@ -136,8 +145,8 @@ function showAdapter(m: AdapterMessage) {
     .join('');
   const name = [i.vendor, i.architecture, i.description || i.device].filter(Boolean).join(' · ') || 'unnamed adapter';
   $('adapter').innerHTML =
-    `<div><b>Adapter</b> <span data-testid="adapter-name">${escapeHtml(name)}</span>${i.isFallback ? ' <span class="badge warn">software (fallback) adapter: slow</span>' : ''}</div>` +
-    `<div class="features">${want.map(badge).join(' ')} <span class="muted">${m.deviceFeatures.length} features on the device</span></div>` +
+    `<div><b>Adapter</b> <span data-testid="adapter-name">${escapeHtml(name)}</span>${softwareAdapter ? ' <span class="badge warn">software adapter: slow, so the presets use small models</span>' : ''}</div>` +
+    `<div class="features">${want.map(badge).join(' ')} <span class="muted">(✓: enabled on the device)</span></div>` +
     `<details><summary>limits</summary><div class="limits">${limits}</div><div class="muted">adapter features: ${escapeHtml(i.features.join(', '))}</div></details>`;
 }
 
@@ -558,7 +567,7 @@ function main() {
   $('load-saved').addEventListener('click', () => void loadSaved());
   $('generate').addEventListener('click', () => {
     if (!hasModel || !worker) return void start();
-    send({ type: 'generate', prompt: $<HTMLInputElement>('ft-prompt').value, temperature: Number($<HTMLInputElement>('ft-temp').value) || 0, maxNewTokens: 96 });
+    send({ type: 'generate', prompt: $<HTMLInputElement>('ft-prompt').value, temperature: Number($<HTMLInputElement>('ft-temp').value) || 0, maxNewTokens: presetSettings.genTokens || 96 });
   });
   $('ft-files').addEventListener('change', (e) => void onFiles((e.target as HTMLInputElement).files ?? []));
   const panel = $('finetune-panel');

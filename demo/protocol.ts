@@ -23,6 +23,8 @@ export interface Settings {
   loraRank: number;
   prompt: string;
   temperature: number;
+  /** Tokens generated per sample. */
+  genTokens: number;
 }
 
 /** A model as two files, the way Hugging Face keeps it. */

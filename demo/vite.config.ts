@@ -8,11 +8,14 @@ const repo = fileURLToPath(new URL('..', import.meta.url));
 
 export default defineConfig({
   root: demo,
+  // Its own dependency cache, so that it can run beside the test pages' dev server (node_modules/.vite).
+  cacheDir: fileURLToPath(new URL('../node_modules/.vite-demo', import.meta.url)),
   base: './',
   publicDir: 'public',
   server: { host: '127.0.0.1', port: 5173, fs: { allow: [repo] } },
   preview: { host: '127.0.0.1', port: 4173 },
   worker: { format: 'es' },
   build: { outDir: 'dist', emptyOutDir: true, target: 'es2022', sourcemap: false, chunkSizeWarningLimit: 2000 },
-  optimizeDeps: { entries: ['index.html'] },
+  // Dependencies pre-bundled up front, so no mid-session re-optimisation (a 504 "Outdated Optimize Dep").
+  optimizeDeps: { entries: ['index.html'], include: ['wgsl-preprocessor/wgsl-preprocessor.js', 'uplot'] },
 });

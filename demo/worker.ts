@@ -209,6 +209,9 @@ function parseConfigText(text: string): GPT2Config {
   return parseGPT2Config(json);
 }
 
+/** Timings of the slow one-off parts (pipeline compiles), for the console. */
+const timing = (text: string) => post({ type: 'log', text });
+
 const count = (ps: { shape: readonly number[] }[]) => ps.reduce((a, p) => a + p.shape.reduce((x, y) => x * y, 1), 0);
 
 async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings, text?: string, init?: ModelFiles): Promise<Session> {
@@ -271,6 +274,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
 
   const lora: LoraOptions | undefined =
     preset === 'finetune' && s.mode === 'lora' ? { rank: s.loraRank, alpha: 2 * s.loraRank, targets: ['c_attn', 'c_proj'] } : undefined;
+  const tCreate = performance.now();
   const trainer = await Trainer.create(r, new GPT(config, lora), {
     inputShape: [T],
     loss: 'cross-entropy',
@@ -282,6 +286,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     seed: 0,
   });
   if (weights) trainer.writeParams(weights);
+  timing(`compiled the training step in ${(performance.now() - tCreate).toFixed(0)} ms`);
   const params = trainer.parameters;
   const trained = params.filter((p) => trainer.isTrained(p.name));
   const summary =
@@ -296,7 +301,14 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
   let gen: Generator | null = null;
   let merged: MergedParams | null = null;
   const generator = async () => {
-    if (!lora) return (gen ??= await Generator.create(r, config, trainer.store));
+    if (!lora) {
+      if (!gen) {
+        const t = performance.now();
+        gen = await Generator.create(r, config, trainer.store);
+        timing(`compiled the generator in ${(performance.now() - t).toFixed(0)} ms`);
+      }
+      return gen;
+    }
     const values = mergeLora(await trainer.readParams(), lora);
     if (!merged) {
       merged = new MergedParams(r, values);
@@ -331,7 +343,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     async sample(prompt?: string, temperature = s.temperature, maxNewTokens?: number) {
       const g = await generator();
       if (preset === 'names' && tokenizer.name === 'byte' && !prompt) {
-        const ids = await g.generate([nl], { maxNewTokens: Math.min(maxNewTokens ?? 64, config.n_positions - 1), temperature, topK: 0, seed: sampleSeed++ });
+        const ids = await g.generate([nl], { maxNewTokens: Math.min(maxNewTokens ?? (s.genTokens || 40), config.n_positions - 1), temperature, topK: 0, seed: sampleSeed++ });
         // The last line may be cut off: keep whole names only (or the partial one when that is all there is).
         const lines = tokenizer.decode(ids).split('\n');
         const whole = lines.length > 1 ? lines.slice(0, -1) : lines;
@@ -340,7 +352,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
       const p = tokenizer.encode(prompt || s.prompt || '\n');
       const room = config.n_positions - p.length;
       if (room < 1) throw new Error(`the prompt is ${p.length} tokens; the model's context is ${config.n_positions}`);
-      const ids = await g.generate(p.length ? p : [0], { maxNewTokens: Math.min(maxNewTokens ?? 96, room), temperature, topK: 40, seed: sampleSeed++ });
+      const ids = await g.generate(p.length ? p : [0], { maxNewTokens: Math.min(maxNewTokens ?? (s.genTokens || 96), room), temperature, topK: 40, seed: sampleSeed++ });
       return tokenizer.decode(p) + tokenizer.decode(ids);
     },
     async exportFiles() {
@@ -488,6 +500,7 @@ async function runLoop(s: Session): Promise<void> {
   let lastPost = 0;
   let lastLoss = NaN;
   let profiled = false;
+  let sampledOnce = false;
   const started = t.stepCount;
 
   const report = async () => {
@@ -541,7 +554,9 @@ async function runLoop(s: Session): Promise<void> {
       }
       const step = t.stepCount + 1;
       const due = (every: number) => every > 0 && (step - started) % every === 0;
-      if (st.profileEvery > 0 && (!profiled ? step - started === 3 : due(st.profileEvery))) {
+      // Kernel times: a few steps in (after the first-use costs), again at step 25, then every profileEvery.
+      const sinceStart = step - started;
+      if (st.profileEvery > 0 && (sinceStart === 5 || sinceStart === 25 || (profiled && due(st.profileEvery)))) {
         await drain();
         profiled = true;
         try {
@@ -561,9 +576,13 @@ async function runLoop(s: Session): Promise<void> {
       if (due(st.sampleEvery) || s.queued.length > 0 || t.stepCount >= st.steps) {
         await drain();
         if (due(st.sampleEvery) || t.stepCount >= st.steps) {
+          const t0 = performance.now();
           const v = await s.evaluate();
           if (v) post({ type: 'eval', step: t.stepCount, ...v });
+          const t1 = performance.now();
           post({ type: 'sample', step: t.stepCount, text: await s.sample() });
+          if (!sampledOnce) timing(`first held-out evaluation ${(t1 - t0).toFixed(0)} ms, first sample ${(performance.now() - t1).toFixed(0)} ms`);
+          sampledOnce = true;
         }
         for (const job of s.queued.splice(0)) await job();
         restartWindow();

@@ -5,10 +5,11 @@
 //                  (max_norm = 0: no clipping, scale = 1)
 // The optimizer multiplies every gradient by clip[1]. Padding between tensors in the arena is zero.
 //
-// CHECK (the trainer's nonFinite guard): partial_sumsq tests every gradient's exponent bits (NaN and ±Inf
-// are caught bit by bit, without relying on NaN propagating through the sums, which Vulkan does not
-// guarantee) and writes −1 for a workgroup that saw one; finish then also tests the sum (‖g‖² overflow)
-// and the step's loss, and keeps the status words of `clip` (8 floats):
+// CHECK (the trainer's nonFinite guard): partial_sumsq tests the exponent bits of every gradient and of
+// every trained parameter (NaN and ±Inf are caught bit by bit, without relying on NaN propagating through
+// sums or activations, which Vulkan does not guarantee: lavapipe's tanh(NaN) is finite) and writes −1
+// for a workgroup that saw one; finish then also tests the sum (‖g‖² overflow) and the step's loss, and
+// keeps the status words of `clip` (8 floats):
 //   clip[2] = 1 if this step's update is to be skipped, else 0    (the optimizer returns early on it)
 //   clip[3] += clip[2]                                             (skipped steps, never reset)
 //   clip[4] = the first non-finite step (mode 2, 'stop': sticky; every later step is skipped too until
@@ -24,6 +25,7 @@ struct Params { n: u32, parts: u32, max_norm: f32, mode: u32 }
 struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
 @group(0) @binding(4) var<storage, read> loss: array<f32>;
 @group(0) @binding(5) var<uniform> sched: Step;
+@group(0) @binding(6) var<storage, read> weights: array<f32>; // the parameters, same window as grads
 #endif
 
 const WG: u32 = 256u;
@@ -48,15 +50,16 @@ fn non_finite(x: f32) -> bool {
 @compute @workgroup_size(WG)
 fn partial_sumsq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   var s = 0.0;
-  var seen = false;
+  var exponent = 0u; // the largest exponent field seen: all ones (0x7f800000) means a NaN or an infinity
   for (var i = wg.x * WG + lid.x; i < params.n; i += params.parts * WG) {
     let g = grads[i];
     s += g * g;
 #if {{CHECK}}
-    seen = seen || non_finite(g);
+    // Branch-free (no short-circuit): a loop body without divergence stays vectorized on CPU adapters.
+    exponent = max(exponent, max(bitcast<u32>(g) & 0x7f800000u, bitcast<u32>(weights[i]) & 0x7f800000u));
 #endif
   }
-  if (seen) { atomicOr(&bad, 1u); }
+  if (exponent == 0x7f800000u) { atomicOr(&bad, 1u); }
   let total = workgroup_sum(s, lid.x); // its barriers also order the atomicOr before the load below
   if (lid.x == 0u) {
 #if {{CHECK}}

@@ -3,6 +3,7 @@
 // (shaders/grad_norm.wgsl) with no readback; the per-step values every optimizer reads.
 import { grid1d, type Recorder } from '../gpu/program.ts';
 import type { View } from '../gpu/buffers.ts';
+import type { BindingKind } from '../gpu/kernels.ts';
 
 export type OptimizerConfig =
   | { type: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number }
@@ -61,7 +62,8 @@ export interface OptimizerBuffers {
   grads: GPUBuffer;
   m: GPUBuffer;
   v: GPUBuffer;
-  /** [norm, scale]: the optimizer multiplies gradients by scale. */
+  /** [norm, scale, skip, …] (see recordGradClip): the optimizer multiplies gradients by scale and, where the
+   *  status words are present, skips the update when skip ≠ 0. */
   clip: View;
 }
 
@@ -139,6 +141,8 @@ export interface NonFiniteCheck {
   loss: View;
   /** The step-values uniform (stepValues()): its t is recorded as the first non-finite step. */
   step: GPUBuffer;
+  /** The parameter arena (same layout as the gradients): its first n elements are checked too. */
+  params: GPUBuffer;
 }
 
 /** Floats in a clip buffer with the non-finite status words: [norm, scale, skip, skipped count, first bad step, 0, 0, 0]. */
@@ -165,7 +169,8 @@ export async function recordGradClip(
   const block = rec.device.limits.minStorageBufferOffsetAlignment / 4; // 64 floats: one aligned block per window
   const partials = rec.storageBuffer('gradient norm partial sums', Math.max(block, 64) * windows.length);
   const total = partials.size / 4;
-  const bindings = ['read', 'write', 'write'] as const;
+  // With the check, both entry points take the same 7 bindings (each uses its own subset).
+  const bindings: BindingKind[] = check ? ['read', 'write', 'write', 'read', 'uniform', 'read'] : ['read', 'write', 'write'];
   const defines = { CHECK: check !== undefined };
   const mode = check ? (check.mode === 'stop' ? 2 : 1) : 0;
   for (const [i, w] of windows.entries()) {
@@ -173,15 +178,25 @@ export async function recordGradClip(
     await rec.dispatch({
       label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings, defines,
       uniform: [['u32', w.length], ['u32', parts], ['f32', maxNorm ?? 0], ['u32', mode]], // windows of [0, n) start aligned: skip = 0
-      resources: [windowView(grads, w), { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 }, clip],
-      workgroups: [parts, 1, 1], cost: { flops: 2 * w.length, bytes: 4 * w.length },
+      resources: [
+        windowView(grads, w),
+        { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 },
+        clip,
+        ...(check ? [check.loss, check.step, windowView(check.params, w)] : []),
+      ],
+      workgroups: [parts, 1, 1], cost: { flops: 2 * w.length, bytes: (check ? 8 : 4) * w.length },
     });
   }
   await rec.dispatch({
     label: `grad norm (${maxNorm === undefined ? 'non-finite check' : 'clip factor'})`, shader: 'grad_norm', entry: 'finish', defines,
-    bindings: check ? [...bindings, 'read', 'uniform'] : bindings,
+    bindings,
     uniform: [['u32', n], ['u32', total], ['f32', maxNorm ?? 0], ['u32', mode]],
-    resources: [{ buffer: grads, offset: 0, size: 16 }, { buffer: partials, offset: 0, size: total * 4 }, clip, ...(check ? [check.loss, check.step] : [])],
+    resources: [
+      { buffer: grads, offset: 0, size: 16 },
+      { buffer: partials, offset: 0, size: total * 4 },
+      clip,
+      ...(check ? [check.loss, check.step, { buffer: check.params, offset: 0, size: 16 }] : []),
+    ],
     workgroups: [1, 1, 1], cost: { flops: total, bytes: 4 * total },
   });
 }

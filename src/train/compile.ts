@@ -184,7 +184,7 @@ export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: Pa
   await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, true);
   // One small reduction over the gradient arena every step: the clip factor (when clipping) and the
   // non-finite check, whose flag makes the optimizer leave params, m and v untouched.
-  await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip, undefined, { mode: o.nonFinite, loss: o.lossScalar, step: o.stepUniform });
+  await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip, undefined, { mode: o.nonFinite, loss: o.lossScalar, step: o.stepUniform, params: store.params });
   await recordOptimizer(rec, o.optimizer, { step: o.stepUniform, params: store.params, grads: store.grads, m: store.m, v: store.v, clip: o.clip }, store.groups);
   return finish(rec, plan, slots, batches);
 }

@@ -502,8 +502,10 @@ export class Trainer {
     return this.guard('readGrads', () => this.store.read('grads'));
   }
 
+  /** Writes parameters by name; every value must be finite (checked on the host before anything is written). */
   writeParams(values: Map<string, Float32Array> | Record<string, Float32Array>): void {
     const entries = values instanceof Map ? [...values] : Object.entries(values);
+    for (const [name, data] of entries) checkFinite('writeParams', name, data);
     for (const [name, data] of entries) this.store.write(name, data);
   }
 
@@ -528,14 +530,17 @@ export class Trainer {
   loadState(state: TrainingState): void {
     if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`training state: step must be a non-negative integer, got ${state.step}`);
     const arenas = stateArenas(this.optimizer);
+    const writes: [name: string, data: Float32Array, which: 'params' | 'm' | 'v'][] = [];
     for (const [which, map, needed] of [['params', state.params, true], ['m', state.m, arenas >= 1], ['v', state.v, arenas >= 2]] as const) {
       if (!needed) continue;
       for (const p of this.mg.graph.params) {
         const data = map.get(p.tensor.name);
         if (!data) throw new Error(`training state: no '${which}' values for ${p.tensor.name}`);
-        this.store.write(p.tensor.name, data, which);
+        checkFinite(`training state '${which}'`, p.tensor.name, data);
+        writes.push([p.tensor.name, data, which]);
       }
     }
+    for (const [name, data, which] of writes) this.store.write(name, data, which);
     this.stepCount = state.step;
     // Clears a 'stop': the GPU's sticky first-bad-step word, and the error step() would throw.
     writeArray(this.rt.device, this.clip.buffer, 16, new Float32Array([0]));
@@ -567,6 +572,14 @@ export class Trainer {
     for (const p of this.forwardPrograms.values()) void p.then((f) => f.program.destroy(), () => {});
     this.store.destroy();
     for (const b of [this.stepUniform, this.lossScalar.buffer, this.clip.buffer, ...this.staging]) b.destroy();
+  }
+}
+
+/** Throws naming the first NaN or infinity in `data` (a parameter or optimizer state written from the host). */
+function checkFinite(what: string, name: string, data: Float32Array): void {
+  for (let i = 0; i < data.length; i++) {
+    // x − x is 0 for every finite x and NaN for NaN and ±Infinity: one subtraction per value.
+    if (data[i] - data[i] !== 0) throw new Error(`${what}: ${name}[${i}] is ${data[i]}: values must be finite`);
   }
 }
 

@@ -18,6 +18,7 @@ function watch(page, base, log, tag) {
   const problems = [];
   page.on('console', (m) => {
     if (m.type() === 'error') problems.push(`console error: ${m.text()}`);
+    else if (m.type() === 'info' && process.env.DEMO_VERBOSE) log(`[${tag}] console: ${m.text()}`);
   });
   page.on('pageerror', (e) => problems.push(`page error: ${e.stack || e.message || e}`));
   page.on('response', (r) => {
@@ -91,8 +92,13 @@ export async function runDemo(context, base, env) {
     await page.screenshot({ path: shot, fullPage: true });
     log(`[demo] screenshot: ${path.relative(ROOT, shot)}`);
     if (updateScreenshot) {
-      fs.copyFileSync(shot, path.join(ROOT, 'demo', 'screenshot.png'));
-      log('[demo] copied to demo/screenshot.png');
+      // For the README: later in training, when the names look like names (DEMO_SCREENSHOT_STEP, default 250).
+      const at = Number(process.env.DEMO_SCREENSHOT_STEP) || 250;
+      await page
+        .waitForFunction((at) => Number(document.querySelector('[data-testid=step]')?.textContent) >= at, at, { timeout: 180_000, polling: 500 })
+        .catch(() => log(`[demo] step ${at} not reached in 180 s; screenshot taken where it is`));
+      await page.screenshot({ path: path.join(ROOT, 'demo', 'screenshot.png') });
+      log(`[demo] demo/screenshot.png at step ${await page.textContent('[data-testid=step]')}`);
     }
 
     await step('download: config.json + model.safetensors parse', async () => {
@@ -190,6 +196,95 @@ export async function runDemoNoGPU(context, base, env) {
   } catch (e) {
     reason = `${e instanceof Error ? e.message.split('\n')[0] : e}`;
   }
+  await page.close().catch(() => {});
+  return reason;
+}
+
+// runDemoPresets: the other two presets, briefly: Classifier to its held-out accuracy; Fine-tune (full,
+// then LoRA) from the bundled tiny model to a generated sample, Generate from a prompt, and a download of
+// the LoRA-merged model that must load as a GPT-2 checkpoint.
+export async function runDemoPresets(context, base, env) {
+  const { ROOT, server, timeoutMs, log } = env;
+  const page = await context.newPage();
+  await page.setViewportSize({ width: 1200, height: 1000 });
+  const problems = watch(page, base, log, 'demo-presets');
+  const t0 = Date.now();
+  const step = async (what, fn) => {
+    const t = Date.now();
+    await fn();
+    await checkNoError(page);
+    log(`[demo-presets] ${what} (${((Date.now() - t) / 1000).toFixed(1)} s)`);
+  };
+  const samples = () => page.evaluate(() => Number(document.querySelector('[data-testid=sample]')?.dataset.count ?? 0));
+  const waitSamples = (n) =>
+    page.waitForFunction(
+      (n) => {
+        const err = document.querySelector('[data-testid=error]');
+        return (err && !err.hidden) || Number(document.querySelector('[data-testid=sample]')?.dataset.count ?? 0) >= n;
+      },
+      n,
+      { timeout: timeoutMs, polling: 250 },
+    );
+  const stop = async () => {
+    await page.click('[data-testid=stop]');
+    await page.waitForFunction(() => ['stopped', 'done'].includes(document.querySelector('[data-testid=state]')?.textContent ?? ''), null, { timeout: 60_000 });
+  };
+  let reason = null;
+  try {
+    await page.goto(base + '/?steps=40&sampleEvery=10&profileEvery=0&genTokens=24', { waitUntil: 'load', timeout: 60_000 });
+    await page.waitForSelector('[data-testid=adapter-name]', { timeout: 60_000 });
+    await step('Classifier: held-out accuracy', async () => {
+      await page.click('[data-testid=preset-classifier]');
+      await page.waitForFunction(() => document.querySelector('[data-testid=state]')?.textContent === 'done' || !document.querySelector('[data-testid=error]')?.hidden, null, { timeout: timeoutMs });
+      await checkNoError(page);
+      const held = (await page.textContent('[data-testid=heldout]')) ?? '';
+      const acc = Number(/([\d.]+)% acc/.exec(held)?.[1]);
+      log(`[demo-presets] classifier after 40 steps: held-out ${held}, ${await page.textContent('[data-testid=throughput]')} samples/s`);
+      if (!(acc > 60)) throw new Error(`held-out accuracy ${held} is not above 60%`);
+    });
+    await step('Fine-tune (full): a sample', async () => {
+      await page.click('[data-testid=preset-finetune]');
+      await waitSamples(1);
+      await stop();
+    });
+    await step('Fine-tune (LoRA): a sample, Generate, download', async () => {
+      await page.selectOption('#ft-mode', 'lora');
+      await page.click('[data-testid=start]');
+      await waitSamples(1);
+      await stop();
+      const before = await samples();
+      await page.fill('#ft-prompt', 'The lighthouse');
+      await page.click('[data-testid=generate]');
+      await waitSamples(before + 1);
+      const text = (await page.textContent('[data-testid=sample]')) ?? '';
+      if (!text.includes('The lighthouse')) throw new Error(`the generated text does not start from the prompt: ${text}`);
+      log(`[demo-presets] generated: ${JSON.stringify(text.split('\n').slice(1).join(' ').slice(0, 100))}`);
+      const files = new Map();
+      const done = new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('the download did not finish')), 60_000);
+        page.on('download', async (d) => {
+          files.set(d.suggestedFilename(), fs.readFileSync(await d.path()));
+          if (files.size === 2) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      await page.click('[data-testid=download]');
+      await done;
+      const { parseGPT2Config, loadGPT2WeightsFromBytes } = await server.ssrLoadModule(path.join(ROOT, 'src', 'io', 'gpt2.ts'));
+      const b = files.get('model.safetensors');
+      const w = loadGPT2WeightsFromBytes(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), parseGPT2Config(JSON.parse(files.get('config.json').toString('utf8'))));
+      if ([...w.keys()].some((k) => k.includes('lora'))) throw new Error('the downloaded model still has LoRA tensors');
+    });
+  } catch (e) {
+    reason = `${e instanceof Error ? e.message.split('\n')[0] : e}`;
+  }
+  if (!reason && problems.length) reason = problems[0];
+  if (reason) {
+    for (const p of problems) log(`[demo-presets] ${p}`);
+    reason += ` (${((Date.now() - t0) / 1000).toFixed(1)} s)`;
+  } else log(`ok   demo-presets (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
   await page.close().catch(() => {});
   return reason;
 }

@@ -3,7 +3,7 @@
 // (WebGPU enabled), then check what each page reports in `window.__result`.
 //
 //   node test/browser/run.mjs            run all pages
-//   node test/browser/run.mjs smoke      run only the named page(s): smoke, mlp, demo, demo-nogpu
+//   node test/browser/run.mjs smoke      run only the named page(s): smoke, mlp, demo, demo-nogpu, demo-presets
 //   node test/browser/run.mjs demo --update-screenshot   also copy the mid-training screenshot to demo/screenshot.png
 //
 // Pages:
@@ -14,6 +14,7 @@
 //               sample shows, live stats and the per-kernel table, download + safetensors parse, reload and
 //               load the saved model, one size of the kernels tab; screenshot in test-results/demo.png
 //   demo-nogpu  the demo page with navigator.gpu deleted: the no-WebGPU message appears
+//   demo-presets  Classifier to its held-out accuracy; Fine-tune full and LoRA to a sample, Generate, download
 //
 // Needs /usr/bin/chromium (Debian package `chromium`; `node scripts/setup-gpu.mjs --browser`
 // installs it). Without it the tests are skipped (exit 0), except under CI=... (exit 1).
@@ -77,6 +78,7 @@ const PAGES = [
   // The demo page, driven like a person would (see test/browser/demo.mjs).
   { name: 'demo', demo: true },
   { name: 'demo-nogpu', demo: true },
+  { name: 'demo-presets', demo: true },
 ];
 
 function freePort() {
@@ -139,8 +141,9 @@ async function main() {
         customLogger: logger,
         clearScreen: false,
         server: { host: '127.0.0.1', port, strictPort: true, hmr: false, watch: null, open: false },
-        // Only scan the pages we serve for dependencies (not demo/ or other html in the repo).
-        optimizeDeps: { entries: testPages.map((p) => p.url.slice(1)) },
+        // Pre-bundle the library's one browser dependency up front and discover nothing later: a dependency
+        // found mid-run makes Vite re-optimise and answer the page's import with 504 (Outdated Optimize Dep).
+        optimizeDeps: { entries: testPages.map((p) => p.url.slice(1)), include: ['wgsl-preprocessor/wgsl-preprocessor.js'], noDiscovery: true },
       });
       await server.listen();
       base = `http://127.0.0.1:${port}`;
@@ -173,7 +176,7 @@ async function main() {
     browser = context;
     console.log(`browser: ${CHROMIUM} ${context.browser()?.version() ?? ''} started (${Date.now() - t1} ms)`);
 
-    const { runDemo, runDemoNoGPU } = await import('./demo.mjs');
+    const { runDemo, runDemoNoGPU, runDemoPresets } = await import('./demo.mjs');
     const demoEnv = { ROOT, server: demoServer, timeoutMs: TIMEOUT_MS, updateScreenshot, log: (m) => console.log(`browser: ${m}`) };
     for (const p of pages) {
       const err =
@@ -181,7 +184,9 @@ async function main() {
           ? await runDemo(context, demoBase, demoEnv)
           : p.name === 'demo-nogpu'
             ? await runDemoNoGPU(context, demoBase, demoEnv)
-            : await runPage(context, base, p);
+            : p.name === 'demo-presets'
+              ? await runDemoPresets(context, demoBase, demoEnv)
+              : await runPage(context, base, p);
       if (err) {
         failed++;
         console.log(`browser: FAIL ${p.name}: ${err}`);
