@@ -22,7 +22,7 @@ import {
 } from '../src/index.ts';
 import { byteTokenizer, gpt2Tokenizer, type Tokenizer } from '../src/data/tokenizer.ts';
 import { TokenLoader } from '../src/data/loader.ts';
-import { gpt2ConfigJson, loadGPT2WeightsFromBytes, parseGPT2Config, saveGPT2Weights, type GPT2Config } from '../src/io/gpt2.ts';
+import { gpt2ConfigJson, gptModelConfig, loadGPT2WeightsFromBytes, parseGPT2Config, saveGPT2Weights, type GPT2Config } from '../src/io/gpt2.ts';
 import { parseSafetensors, serializeSafetensors } from '../src/io/safetensors.ts';
 import type { FromWorker, ModelFiles, PresetName, Settings, ToWorker } from './protocol.ts';
 
@@ -190,15 +190,6 @@ async function namesText(): Promise<{ train: string; heldOut: string; count: num
   return { heldOut: '\n' + names.slice(0, nHeld).join('\n') + '\n', train: '\n' + names.slice(nHeld).join('\n') + '\n', count: names.length };
 }
 
-/** The GPT our engine implements, from a Hugging Face config; refuses what it does not implement. */
-function gptConfigFrom(c: GPT2Config): GPTConfig {
-  if ((c.n_inner ?? 4 * c.n_embd) !== 4 * c.n_embd) throw new Error(`config.json: n_inner ${c.n_inner} is not supported (only 4 × n_embd)`);
-  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(c.activation_function)) throw new Error(`config.json: activation_function '${c.activation_function}' is not supported (gelu_new)`);
-  if (!c.tie_word_embeddings) throw new Error('config.json: untied word embeddings are not supported');
-  const { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon } = c;
-  return { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon };
-}
-
 function parseConfigText(text: string): GPT2Config {
   let json: unknown;
   try {
@@ -227,7 +218,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     if (preset !== 'names') throw new Error('fine-tune needs a model: the bundled one, a dropped config.json + model.safetensors, or the saved one');
     hf = parseGPT2Config({ model_type: 'gpt2', vocab_size: 256, n_positions: s.seq, n_embd: s.embd, n_layer: s.layers, n_head: s.heads, layer_norm_epsilon: 1e-5 });
   }
-  const config = gptConfigFrom(hf);
+  const { config } = gptModelConfig(hf);
   const tokenizer: Tokenizer = config.vocab_size >= 50257 ? await gpt2Tokenizer() : byteTokenizer();
   if (tokenizer.vocabSize > config.vocab_size) throw new Error(`the model's vocab_size ${config.vocab_size} is smaller than the ${tokenizer.name} tokenizer's ${tokenizer.vocabSize}`);
   if (preset === 'names') {

@@ -39,3 +39,20 @@ export type { MemoryEstimate } from './plan/estimate.ts';
 export { mergeLora } from './nn/lora.ts';
 export { profileCommands, summarizeKernelTimes, TimestampsUnavailableError } from './gpu/profile.ts';
 export type { KernelTime } from './gpu/profile.ts';
+export { NonFiniteError } from './train/trainer.ts';
+
+// Checkpoints: safetensors and Hugging Face GPT-2 folders (Node file helpers are in src/io/files.ts).
+export { parseSafetensors, serializeSafetensors, SafetensorsError } from './io/safetensors.ts';
+export type { SafetensorsFile, TensorInfo, TensorToWrite, Dtype } from './io/safetensors.ts';
+export {
+  parseGPT2Config, gpt2ConfigJson, gptModelConfig, loadGPT2Weights, loadGPT2WeightsFromBytes, saveGPT2Weights,
+  describeSafetensors, CheckpointError,
+} from './io/gpt2.ts';
+export type { GPT2Config } from './io/gpt2.ts';
+
+// Text and token data.
+export { byteTokenizer, gpt2Tokenizer, getTokenizer, TokenizerError } from './data/tokenizer.ts';
+export type { Tokenizer, TokenizerName } from './data/tokenizer.ts';
+export { parseTokenFile, writeTokenFile, checkTokens, TokenFileError, TokenRangeError } from './data/tokens.ts';
+export { TokenLoader, LoaderError } from './data/loader.ts';
+export type { LoaderOptions, LoaderState, TokenBatch } from './data/loader.ts';

@@ -8,7 +8,7 @@ import { Trainer, type TrainingState } from '../train/trainer.ts';
 import { ParamStore } from '../train/params.ts';
 import { buildGraph } from '../train/compile.ts';
 import type { OptimizerConfig, Schedule } from '../optim/optimizer.ts';
-import { parseGPT2Config, describeSafetensors, type GPT2Config } from '../io/gpt2.ts';
+import { parseGPT2Config, describeSafetensors, gptModelConfig, type GPT2Config } from '../io/gpt2.ts';
 import { readModelFolder, writeModelFolder } from '../io/files.ts';
 import { parseSafetensors, serializeSafetensors } from '../io/safetensors.ts';
 import { getTokenizer, type Tokenizer } from '../data/tokenizer.ts';
@@ -16,27 +16,15 @@ import { readTokens, checkTokens } from '../data/tokens.ts';
 import { TokenLoader, type LoaderState } from '../data/loader.ts';
 import { parseFlags, UsageError, type Flags } from './flags.ts';
 
+// The whole training state is one file (moments, exact parameters, and the step and data position in its
+// metadata), written atomically, so a save interrupted anywhere never leaves a state from two steps.
 const STATE_TENSORS = 'training_state.safetensors';
-const STATE_JSON = 'training_state.json';
+const STATE_META = 'wgsl_train_state';
 const ADAPTERS = 'adapter_model.safetensors';
 
 async function node() {
   const [fs, path] = await Promise.all([import('node:fs/promises'), import('node:path')]);
   return { fs, path };
-}
-
-/** The model our GPT implements, from a Hugging Face config; refuses what it does not implement. */
-export function gptConfigFrom(c: GPT2Config): { config: GPTConfig; notes: string[] } {
-  const notes: string[] = [];
-  if ((c.n_inner ?? 4 * c.n_embd) !== 4 * c.n_embd) throw new UsageError(`config: n_inner ${c.n_inner} is not supported (only 4 × n_embd)`);
-  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(c.activation_function)) throw new UsageError(`config: activation_function '${c.activation_function}' is not supported (gelu_new)`);
-  if (!c.tie_word_embeddings) throw new UsageError('config: untied word embeddings are not supported');
-  if (c.scale_attn_by_inverse_layer_idx) throw new UsageError('config: scale_attn_by_inverse_layer_idx is not supported');
-  if (!c.scale_attn_weights) throw new UsageError('config: scale_attn_weights false is not supported');
-  const drop = [c.resid_pdrop, c.embd_pdrop, c.attn_pdrop].some((p) => (p ?? 0) > 0);
-  if (drop) notes.push('note: this engine has no dropout; the config\'s dropout probabilities are not applied (training is deterministic)');
-  const { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon } = c;
-  return { config: { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon }, notes };
 }
 
 const TRAIN_FLAGS = {
@@ -92,7 +80,7 @@ export async function train(args: string[]): Promise<void> {
     weights = folder.weights;
     if (f.resume) saved = await readState(f.resume as string, weights);
   }
-  const { config, notes } = gptConfigFrom(hf);
+  const { config, notes } = gptModelConfig(hf);
   notes.forEach((n) => console.error(n));
 
   const B = int(f, 'batch');
@@ -216,19 +204,22 @@ const fmtTime = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(0)}s` : `$
 async function saveRun(dir: string, hf: GPT2Config, trainer: Trainer, loader: TokenLoader, lora: LoraOptions | undefined, flags: Flags) {
   const state = await trainer.readState();
   const model = lora ? mergeLora(state.params, lora) : state.params;
-  const stateTensors = serializeSafetensors([
-    ...[...state.params].map(([n, d]) => ({ name: `param.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
-    ...[...state.m].map(([n, d]) => ({ name: `m.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
-    ...[...state.v].map(([n, d]) => ({ name: `v.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
-  ]);
   const meta = { step: state.step, loader: loader.state(), options: flags };
-  const extra: Record<string, string | Uint8Array> = { [STATE_TENSORS]: stateTensors, [STATE_JSON]: JSON.stringify(meta, null, 1) };
+  const stateTensors = serializeSafetensors(
+    [
+      ...[...state.params].map(([n, d]) => ({ name: `param.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
+      ...[...state.m].map(([n, d]) => ({ name: `m.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
+      ...[...state.v].map(([n, d]) => ({ name: `v.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
+    ],
+    { [STATE_META]: JSON.stringify(meta) },
+  );
+  const extra: Record<string, string | Uint8Array> = { [STATE_TENSORS]: stateTensors };
   if (lora) {
     const adapters = [...state.params].filter(([n]) => /\.lora_[AB]$/.test(n));
     extra[ADAPTERS] = serializeSafetensors(adapters.map(([n, d]) => ({ name: n, dtype: 'F32' as const, shape: trainer.parameters.find((p) => p.name === n)!.shape as number[], data: d })), { lora_rank: String(lora.rank), lora_alpha: String(lora.alpha), lora_targets: lora.targets.join(',') });
   }
   await writeModelFolder(dir, hf, model, extra);
-  console.error(`saved ${dir}: config.json, model.safetensors${lora ? `, ${ADAPTERS}` : ''}, ${STATE_TENSORS}, ${STATE_JSON} (step ${state.step})`);
+  console.error(`saved ${dir}: config.json, model.safetensors${lora ? `, ${ADAPTERS}` : ''}, ${STATE_TENSORS} (step ${state.step})`);
 }
 
 async function readState(dir: string, weights: Map<string, Float32Array>) {
@@ -236,13 +227,16 @@ async function readState(dir: string, weights: Map<string, Float32Array>) {
   let meta: { step: number; loader: LoaderState; options: Record<string, unknown> };
   let file;
   try {
-    meta = JSON.parse(await fs.readFile(path.join(dir, STATE_JSON), 'utf8'));
     file = parseSafetensors(new Uint8Array(await fs.readFile(path.join(dir, STATE_TENSORS))));
+    const text = file.metadata?.[STATE_META];
+    if (!text) throw new Error(`its metadata has no '${STATE_META}' entry`);
+    meta = JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`--resume ${dir}: no readable training state (${STATE_JSON}, ${STATE_TENSORS}): ${(e as Error).message}`);
+    throw new UsageError(`--resume ${dir}: no readable training state in ${STATE_TENSORS}: ${(e as Error).message}`);
   }
   const pick = (prefix: string) => new Map(file.names.filter((n) => n.startsWith(prefix)).map((n) => [n.slice(prefix.length), file.tensorF32(n)]));
-  // The exact parameters (LoRA adapters included) come from the state; model.safetensors may hold merged weights.
+  // The exact parameters (LoRA adapters included) come from the state: model.safetensors may hold merged
+  // weights, or (after an interrupted save) another step's.
   const params = pick('param.');
   for (const [n, w] of weights) if (!params.has(n)) params.set(n, w);
   return { state: { step: meta.step, params, m: pick('m.'), v: pick('v.') }, loader: meta.loader, options: meta.options };
@@ -253,7 +247,7 @@ export async function generate(args: string[]): Promise<void> {
   if (!f.init) throw new UsageError('--init DIR is required');
   if (f.prompt === undefined) throw new UsageError('--prompt TEXT is required');
   const folder = await readModelFolder(f.init as string);
-  const { config, notes } = gptConfigFrom(folder.config);
+  const { config, notes } = gptModelConfig(folder.config);
   notes.filter((n) => !n.includes('dropout')).forEach((n) => console.error(n));
   const tokenizer = await loadTokenizer(f, config.vocab_size);
   const prompt = tokenizer.encode(String(f.prompt));

@@ -11,6 +11,7 @@
 //   h.{i}.mlp.c_proj.weight [I, C]    h.{i}.mlp.c_proj.bias [C]
 //   ln_f.weight|bias [C]
 //   lm_head.weight [V, C]             only when tie_word_embeddings is false
+import type { GPTConfig } from '../nn/gpt.ts';
 import { parseSafetensors, serializeSafetensors, type Dtype, type SafetensorsFile, type TensorToWrite } from './safetensors.ts';
 
 export type CheckpointErrorCode =
@@ -337,4 +338,23 @@ export function describeSafetensors(file: SafetensorsFile): SafetensorsDescripti
   lines.push(`${tensors.length} tensors, ${totalParams.toLocaleString('en-US')} parameters${byDtype ? ` (${byDtype})` : ''}, ${dataBytes.toLocaleString('en-US')} data bytes, ${file.headerLength.toLocaleString('en-US')} header bytes`);
   if (file.metadata) lines.push(`metadata: ${JSON.stringify(file.metadata)}`);
   return { tensors, totalParams, paramsByDtype, headerBytes: file.headerLength, dataBytes, metadata: file.metadata ? { ...file.metadata } : null, lines };
+}
+
+/**
+ * The model src/nn/gpt.ts implements, from a Hugging Face config; refuses what it does not implement and
+ * returns notes on what it does not apply (dropout: this engine has none, and training stays deterministic).
+ */
+export function gptModelConfig(c: GPT2Config): { config: GPTConfig; notes: string[] } {
+  const refuse = (field: string, message: string) => new CheckpointError('CONFIG_INVALID', `GPT-2 config: "${field}" ${message}`);
+  if ((c.n_inner ?? 4 * c.n_embd) !== 4 * c.n_embd) throw refuse('n_inner', `${c.n_inner} is not supported (only 4 × n_embd)`);
+  if (!['gelu_new', 'gelu_pytorch_tanh'].includes(c.activation_function)) throw refuse('activation_function', `'${c.activation_function}' is not supported (gelu_new)`);
+  if (!c.tie_word_embeddings) throw refuse('tie_word_embeddings', 'false is not supported (the head is the token embedding)');
+  if (c.scale_attn_by_inverse_layer_idx) throw refuse('scale_attn_by_inverse_layer_idx', 'true is not supported');
+  if (!c.scale_attn_weights) throw refuse('scale_attn_weights', 'false is not supported');
+  const notes: string[] = [];
+  if ([c.resid_pdrop, c.embd_pdrop, c.attn_pdrop].some((p) => (p ?? 0) > 0)) {
+    notes.push("note: this engine has no dropout; the config's dropout probabilities are not applied (training is deterministic)");
+  }
+  const { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon } = c;
+  return { config: { vocab_size, n_positions, n_embd, n_layer, n_head, layer_norm_epsilon }, notes };
 }
