@@ -17,7 +17,20 @@
 // Dispatch: partial_sumsq (P, 1, 1) with P = params.parts; finish (1, 1, 1).
 struct Params { n: u32, parts: u32, max_norm: f32, mode: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
-@group(0) @binding(1) var<storage, read> grads: array<f32>;
+// VEC4: the gradients (and the checked weights) are read as vec4s (n a multiple of 4); params.n then counts vec4s.
+#if {{VEC4}}
+alias V = vec4f;
+fn square_sum(g: V) -> f32 { return dot(g, g); }
+fn exponent_bits(x: V) -> u32 {
+  let e = bitcast<vec4u>(x) & vec4u(0x7f800000u);
+  return max(max(e.x, e.y), max(e.z, e.w));
+}
+#else
+alias V = f32;
+fn square_sum(g: V) -> f32 { return g * g; }
+fn exponent_bits(x: V) -> u32 { return bitcast<u32>(x) & 0x7f800000u; }
+#endif
+@group(0) @binding(1) var<storage, read> grads: array<V>;
 @group(0) @binding(2) var<storage, read_write> partials: array<f32>;
 @group(0) @binding(3) var<storage, read_write> clip: array<f32>;
 #if {{CHECK}}
@@ -25,7 +38,7 @@ struct Params { n: u32, parts: u32, max_norm: f32, mode: u32 }
 struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
 @group(0) @binding(4) var<storage, read> loss: array<f32>;
 @group(0) @binding(5) var<uniform> sched: Step;
-@group(0) @binding(6) var<storage, read> weights: array<f32>; // the parameters, same window as grads
+@group(0) @binding(6) var<storage, read> weights: array<V>; // the parameters, same window as grads
 #endif
 
 const WG: u32 = 256u;
@@ -53,10 +66,10 @@ fn partial_sumsq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   var exponent = 0u; // the largest exponent field seen: all ones (0x7f800000) means a NaN or an infinity
   for (var i = wg.x * WG + lid.x; i < params.n; i += params.parts * WG) {
     let g = grads[i];
-    s += g * g;
+    s += square_sum(g);
 #if {{CHECK}}
     // Branch-free (no short-circuit): a loop body without divergence stays vectorized on CPU adapters.
-    exponent = max(exponent, max(bitcast<u32>(g) & 0x7f800000u, bitcast<u32>(weights[i]) & 0x7f800000u));
+    exponent = max(exponent, max(exponent_bits(g), exponent_bits(weights[i])));
 #endif
   }
   if (exponent == 0x7f800000u) { atomicOr(&bad, 1u); }

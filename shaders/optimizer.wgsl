@@ -12,6 +12,9 @@
 // Non-finite guard: where `clip` holds the status words (≥ 3 floats, see grad_norm.wgsl), clip[2] ≠ 0
 // means this step's loss or gradients were not finite: every thread returns before touching params, m
 // or v, so the step leaves them bitwise as they were (the test is uniform: one load, no divergence).
+// VEC4: params, grads, m and v are bound as array<vec4f> and each thread updates 4 consecutive elements
+// (offset and count then count vec4s); the recorder chooses it where the window starts and ends on
+// 4-element boundaries.
 // Dispatch: grid of 256-thread workgroups covering grp.count, rows of grp.stride threads.
 struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
 // one_minus_beta1/2 and one_minus_dampening are computed in f64 on the host: 1 − f32(0.999) in f32 is
@@ -22,10 +25,15 @@ struct Group { offset: u32, count: u32, stride: u32, beta1: f32, one_minus_beta1
                nesterov: u32 }
 @group(0) @binding(0) var<uniform> sched: Step;
 @group(0) @binding(1) var<uniform> grp: Group;
-@group(0) @binding(2) var<storage, read_write> params: array<f32>;
-@group(0) @binding(3) var<storage, read> grads: array<f32>;
-@group(0) @binding(4) var<storage, read_write> m: array<f32>;
-@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+#if {{VEC4}}
+alias V = vec4f;
+#else
+alias V = f32;
+#endif
+@group(0) @binding(2) var<storage, read_write> params: array<V>;
+@group(0) @binding(3) var<storage, read> grads: array<V>;
+@group(0) @binding(4) var<storage, read_write> m: array<V>;
+@group(0) @binding(5) var<storage, read_write> v: array<V>;
 @group(0) @binding(6) var<storage, read> clip: array<f32>;
 
 fn skipped() -> bool {

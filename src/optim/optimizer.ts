@@ -96,18 +96,22 @@ export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig
   const sgd = c.type === 'sgd';
   for (const g of groups) {
     for (const w of bindingWindows(g.offset, g.count, rec.device, maxWindow)) {
-      const grid = grid1d(w.length);
+      // vec4 where the window starts and ends on 4-element boundaries (ParamStore's groups do).
+      const vec4 = w.skip % 4 === 0 && w.length % 4 === 0;
+      const unit = vec4 ? 4 : 1;
+      const view = (buf: GPUBuffer) => windowView(buf, w);
+      const grid = grid1d(Math.ceil(w.length / unit));
       await rec.dispatch({
         label: `${c.type} update (${g.label}${w.length < g.count ? `, elements ${w.base + w.skip}…` : ''})`,
         shader: 'optimizer',
         entry: sgd ? 'sgd' : 'adam',
         bindings: ['uniform', 'uniform', 'write', 'read', 'write', 'write', 'read'],
-        defines: { DECOUPLED: c.type === 'adamw' },
+        defines: { DECOUPLED: c.type === 'adamw', VEC4: vec4 },
         resources: [
           b.step,
           rec.uniformBuffer(`${c.type} group ${g.label}`, [
-            ['u32', w.skip], // the bindings start at the aligned base just before the window
-            ['u32', w.length],
+            ['u32', w.skip / unit], // the bindings start at the aligned base just before the window
+            ['u32', Math.ceil(w.length / unit)],
             ['u32', grid.stride],
             // 1 − β and 1 − dampening are formed in float64 here, as torch does, not in f32 on the GPU.
             ['f32', sgd ? 0 : c.beta1],
@@ -120,10 +124,10 @@ export async function recordOptimizer(rec: Recorder, c: Required<OptimizerConfig
             ['f32', sgd ? 1 - c.dampening : 0],
             ['u32', sgd && c.nesterov ? 1 : 0],
           ]),
-          windowView(b.params, w),
-          windowView(b.grads, w),
-          windowView(b.m, w),
-          windowView(b.v, w),
+          view(b.params),
+          view(b.grads),
+          view(b.m),
+          view(b.v),
           b.clip,
         ],
         workgroups: grid.workgroups,
@@ -171,13 +175,15 @@ export async function recordGradClip(
   const total = partials.size / 4;
   // With the check, both entry points take the same 7 bindings (each uses its own subset).
   const bindings: BindingKind[] = check ? ['read', 'write', 'write', 'read', 'uniform', 'read'] : ['read', 'write', 'write'];
-  const defines = { CHECK: check !== undefined };
   const mode = check ? (check.mode === 'stop' ? 2 : 1) : 0;
+  // vec4 reads when n is a multiple of 4 (then so is every window: they start aligned, skip = 0).
+  const vec4 = n % 4 === 0;
+  const defines = { CHECK: check !== undefined, VEC4: vec4 };
   for (const [i, w] of windows.entries()) {
     const parts = Math.max(1, Math.min(64, Math.ceil(w.length / 4096)));
     await rec.dispatch({
       label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings, defines,
-      uniform: [['u32', w.length], ['u32', parts], ['f32', maxNorm ?? 0], ['u32', mode]], // windows of [0, n) start aligned: skip = 0
+      uniform: [['u32', w.length / (vec4 ? 4 : 1)], ['u32', parts], ['f32', maxNorm ?? 0], ['u32', mode]],
       resources: [
         windowView(grads, w),
         { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 },

@@ -24,7 +24,7 @@ export class ParamStore {
   readonly m: GPUBuffer;
   readonly v: GPUBuffer;
   readonly groups: ParamGroup[] = [];
-  /** Elements covered by the trained groups (the gradient arena's used length). */
+  /** Elements covered by the trained groups (the gradient arena's used length, a multiple of 4). */
   readonly trainedLength: number;
 
   constructor(
@@ -44,9 +44,12 @@ export class ParamStore {
     for (const { label, list } of order) {
       const start = this.layout.length;
       for (const p of list) this.add(p.tensor);
-      if (list.length) this.groups.push({ label, offset: start, count: this.layout.length - start, weightDecay: label === 'decay' ? opts.weightDecay : 0 });
+      // Counts are rounded up to whole vec4s: the up to 3 elements past a group's last tensor are padding
+      // (the next group and the frozen tensors start at aligned offsets), so the optimizer can work in vec4s.
+      const count = Math.ceil((this.layout.length - start) / 4) * 4;
+      if (list.length) this.groups.push({ label, offset: start, count, weightDecay: label === 'decay' ? opts.weightDecay : 0 });
     }
-    this.trainedLength = this.layout.length;
+    this.trainedLength = Math.ceil(this.layout.length / 4) * 4;
     for (const p of infos.filter((p) => frozen.has(p.tensor))) this.add(p.tensor);
 
     const maxBinding = device.limits.maxStorageBufferBindingSize;

@@ -123,6 +123,14 @@ describe.skipIf(!rt)('optimizer kernels, 6 steps, two groups in one arena, lr re
   it('AdamW (decoupled decay 0.1 on group A, 0 on group B)', () =>
     runAndCompare(rt!, { type: 'adamw', lr: 1e-2 }, { groups: GROUPS(0.1, 0) }));
   it('SGD, plain', () => runAndCompare(rt!, { type: 'sgd', lr: 1e-2 }, { groups: GROUPS(0, 0) }));
+  // Groups starting off a 4-element boundary take the scalar kernel (the aligned ones above take vec4).
+  const ODD_GROUPS: ParamGroup[] = [
+    { label: 'A', offset: 1, count: 36, weightDecay: 0.1 },
+    { label: 'B', offset: 41, count: 298, weightDecay: 0 },
+  ];
+  it('AdamW over groups at offsets 1 and 41 (scalar path)', () => runAndCompare(rt!, { type: 'adamw', lr: 1e-2 }, { groups: ODD_GROUPS }));
+  it('SGD with momentum over groups at offsets 1 and 41 (scalar path)', () =>
+    runAndCompare(rt!, { type: 'sgd', lr: 1e-2, momentum: 0.9 }, { groups: ODD_GROUPS }));
   it('SGD, momentum 0.9, dampening 0.1 (weight decay 0.05 on group A)', () =>
     runAndCompare(rt!, { type: 'sgd', lr: 1e-2, momentum: 0.9, dampening: 0.1 }, { groups: GROUPS(0.05, 0) }));
   it('SGD, nesterov momentum 0.9 with weight decay (0.1 on A, 0.01 on B)', () =>
