@@ -287,25 +287,16 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     `; batch ${B} × ${T} tokens; data: ${dataNote}`;
   post({ type: 'model-info', text: summary, params: count(params), trained: count(trained) });
 
-  // Samples come from a key/value-cache generator. Without LoRA it reads the trainer's parameters in place;
-  // with LoRA it reads merged weights (W + s·A·B) that are refreshed before each sample.
+  // Samples come from a key/value-cache generator reading the trainer's parameters in place (with the LoRA
+  // adapters applied as in training).
   let gen: Generator | null = null;
-  let merged: MergedParams | null = null;
   const generator = async () => {
-    if (!lora) {
-      if (!gen) {
-        const t = performance.now();
-        gen = await Generator.create(r, config, trainer.store);
-        timing(`compiled the generator in ${(performance.now() - t).toFixed(0)} ms`);
-      }
-      return gen;
+    if (!gen) {
+      const t = performance.now();
+      gen = await Generator.create(r, config, trainer.store, lora);
+      timing(`compiled the generator in ${(performance.now() - t).toFixed(0)} ms`);
     }
-    const values = mergeLora(await trainer.readParams(), lora);
-    if (!merged) {
-      merged = new MergedParams(r, values);
-      gen = await Generator.create(r, config, merged);
-    } else merged.update(values);
-    return gen!;
+    return gen;
   };
   let sampleSeed = 1;
   const nl = 10; // '\n' in bytes: names are separated by newlines
@@ -354,51 +345,11 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     },
     destroy() {
       gen?.destroy();
-      merged?.destroy();
       trainer.destroy();
     },
   };
 }
 
-/** Parameters packed into one GPU buffer for the Generator (used for LoRA-merged weights). */
-class MergedParams {
-  readonly params: GPUBuffer;
-  private readonly offsets = new Map<string, { offset: number; size: number }>();
-  readonly layout: { view(buffer: GPUBuffer, name: string): { buffer: GPUBuffer; offset: number; size: number } };
-
-  constructor(
-    private readonly r: Runtime,
-    values: Map<string, Float32Array>,
-  ) {
-    const align = r.limits.minStorageBufferOffsetAlignment;
-    let at = 0;
-    for (const [name, v] of values) {
-      this.offsets.set(name, { offset: at, size: v.byteLength });
-      at = Math.ceil((at + v.byteLength) / align) * align;
-    }
-    this.params = r.device.createBuffer({ label: 'merged parameters', size: Math.max(16, at), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-    const offsets = this.offsets;
-    this.layout = {
-      view(buffer: GPUBuffer, name: string) {
-        const e = offsets.get(name);
-        if (!e) throw new Error(`no parameter ${name}`);
-        return { buffer, offset: e.offset, size: e.size };
-      },
-    };
-    this.update(values);
-  }
-
-  update(values: Map<string, Float32Array>) {
-    for (const [name, v] of values) {
-      const e = this.offsets.get(name);
-      if (e) this.r.device.queue.writeBuffer(this.params, e.offset, v.buffer, v.byteOffset, v.byteLength);
-    }
-  }
-
-  destroy() {
-    this.params.destroy();
-  }
-}
 
 // ---------------------------------------------------------------- classifier preset
 

@@ -8,7 +8,8 @@ import { recordMatmul } from '../ops/matmul.ts';
 import { recordLayerNormForward } from '../ops/layernorm.ts';
 import { recordAdd } from '../ops/add.ts';
 import type { Runtime } from '../gpu/device.ts';
-import type { GPTConfig } from './gpt.ts';
+import type { GPTConfig, LoraOptions } from './gpt.ts';
+import { recordActivationForward } from '../ops/activation.ts';
 import { prng } from '../train/random.ts';
 
 /** Where the generator finds parameter values by name (a Trainer's store, or one made for inference). */
@@ -39,6 +40,8 @@ export class Generator {
   private constructor(
     readonly rt: Runtime,
     readonly config: GPTConfig,
+    /** The model's LoRA adapters, applied as in training (the source must hold lora_A and lora_B). */
+    readonly lora?: LoraOptions,
   ) {
     this.rec = new Recorder(rt);
     this.state = createStorage(rt.device, 16, 'decode state [token, pos]');
@@ -53,8 +56,8 @@ export class Generator {
     return { buffer: b, offset: 0, size: elements * 4 };
   }
 
-  static async create(rt: Runtime, config: GPTConfig, source: ParamSource): Promise<Generator> {
-    const gen = new Generator(rt, config);
+  static async create(rt: Runtime, config: GPTConfig, source: ParamSource, lora?: LoraOptions): Promise<Generator> {
+    const gen = new Generator(rt, config, lora);
     await gen.record(source);
     return gen;
   }
@@ -80,8 +83,21 @@ export class Generator {
     const xNext = one('x2', C);
     const ln = (inp: View, name: string, out: View) =>
       recordLayerNormForward(rec, `${name} (decode)`, { inp, weight: p(`${name}.weight`), bias: p(`${name}.bias`), out, mean, rstd, R: 1, C, eps });
-    const linear = (A: View, name: string, K: number, N: number, out: View, act?: 'gelu') =>
-      recordMatmul(rec, { label: `${name} (decode)`, A, B: p(`${name}.weight`), bias: p(`${name}.bias`), C: out, M: 1, N, K, act });
+    const lora = this.lora;
+    const rank = lora?.rank ?? 1;
+    const u = one('lora u', rank);
+    const z = one('lora z', 4 * C);
+    const linear = async (A: View, name: string, K: number, N: number, out: View, act?: 'gelu') => {
+      if (!lora?.targets.some((t) => name.endsWith(`.${t}`))) {
+        return recordMatmul(rec, { label: `${name} (decode)`, A, B: p(`${name}.weight`), bias: p(`${name}.bias`), C: out, M: 1, N, K, act });
+      }
+      // With an adapter: z = x·W + b + (alpha/rank)·(x·A)·B, then the activation (see lora.ts).
+      const zn = { ...z, size: N * 4 };
+      await recordMatmul(rec, { label: `${name} lora x·A (decode)`, A, B: p(`${name}.lora_A`), C: u, M: 1, N: rank, K });
+      await recordMatmul(rec, { label: `${name} (decode)`, A, B: p(`${name}.weight`), bias: p(`${name}.bias`), C: act ? zn : out, M: 1, N, K });
+      await recordMatmul(rec, { label: `${name} lora += s·u·B (decode)`, A: u, B: p(`${name}.lora_B`), C: act ? zn : out, M: 1, N, K: rank, alpha: lora.alpha / rank, accumulate: true });
+      if (act) await recordActivationForward(rec, `${name} ${act} (decode)`, act, zn, out, N);
+    };
     const wg = (n: number): [number, number, number] => [Math.ceil(n / 256), 1, 1];
     await decode('embed_one', [state, p('wte.weight'), p('wpe.weight'), r as unknown as View, x, w as unknown as View], wg(C));
     for (let i = 0; i < L; i++) {

@@ -5,7 +5,7 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { testRuntime, relL2, randn } from '../helpers.ts';
-import { GPT, Trainer, mergeLora, type GPTConfig, type LoraOptions } from '../../src/index.ts';
+import { GPT, Trainer, Generator, mergeLora, type GPTConfig, type LoraOptions } from '../../src/index.ts';
 import { parseSafetensors } from '../../src/io/safetensors.ts';
 import { byteTokenizer } from '../../src/data/tokenizer.ts';
 import { TokenLoader } from '../../src/data/loader.ts';
@@ -121,6 +121,14 @@ describe.skipIf(!rt)('LoRA', () => {
     const plain = await Trainer.create(rt!, new GPT(cfg), { ...opts, optimizer: { type: 'sgd', lr: 0 } });
     plain.writeParams(merged);
     expect(relL2(await plain.predict(heldBatch.inputs), await ft.predict(heldBatch.inputs))).toBeLessThan(1e-5);
+    // Generation with the adapters (KV-cache path) equals generation from the merged weights.
+    const genLora = await Generator.create(rt!, cfg, ft.store, lora);
+    const genMerged = await Generator.create(rt!, cfg, plain.store);
+    for (const token of heldBatch.inputs.subarray(0, 6)) {
+      expect(relL2(await genLora.next(token), await genMerged.next(token))).toBeLessThan(1e-5);
+    }
+    genLora.destroy();
+    genMerged.destroy();
     plain.destroy();
     ft.destroy();
   });
