@@ -147,7 +147,7 @@ if (which.includes('gpt')) {
   }, GPT_PEERS);
   // GPT-2 124M full fine-tune at B 4, T 256 with AdamW: the estimated GPU memory, and whether it fits here.
   const gpt2 = new GPT({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 });
-  const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment });
+  const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment, maxBindingBytes: rt.limits.maxStorageBufferBindingSize });
   const lim = { maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize, maxBufferSize: rt.limits.maxBufferSize };
   emit({
     bench: 'gpt-memory', model: 'gpt2-124M', batch: 4, T: 256, optimizer: 'adamw', adapter, parameters: est.parameters,

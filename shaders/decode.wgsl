@@ -5,7 +5,9 @@
 //   kv_append:  kcache[pos, :] = qkv[C : 2C];  vcache[pos, :] = qkv[2C : 3C]           caches [maxT, C]
 //   attend_one: per head h: p_j = softmax_j(q_h · k_h[j] / √HS), j ≤ pos;  out[h] = Σ_j p_j v_h[j]
 // Dispatch: embed_one and kv_append (ceil(C / 256), 1, 1); attend_one (NH, 1, 1) with MAXT ≥ pos + 1.
-struct Dims { C: u32, HS: u32 }
+// embed_one with a split vocabulary (wte above one binding): a = wte rows v0…v1−1 only, and only the dispatch
+// whose range [v0, v1) holds the token writes x (all tokens: 0, 2³²−1; the other entries ignore v0, v1).
+struct Dims { C: u32, HS: u32, v0: u32, v1: u32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 @group(0) @binding(1) var<storage, read> state: array<u32>;
 @group(0) @binding(2) var<storage, read> a: array<f32>;        // embed_one: wte   kv_append: qkv   attend_one: qkv
@@ -23,7 +25,9 @@ var<workgroup> red: array<f32, WG>;
 fn embed_one(@builtin(global_invocation_id) gid: vec3u) {
   let i = gid.x;
   if (i >= dims.C) { return; }
-  out[i] = a[state[0] * dims.C + i] + b[state[1] * dims.C + i];
+  let tok = state[0];
+  if (tok < dims.v0 || tok >= dims.v1) { return; }
+  out[i] = a[(tok - dims.v0) * dims.C + i] + b[state[1] * dims.C + i];
 }
 
 @compute @workgroup_size(WG)

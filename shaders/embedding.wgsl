@@ -17,7 +17,11 @@
 // Dispatch: forward, backward_wpe: ceil(n / 256) workgroups of 256 (n = N·C, resp. T·C), folded into y
 // past 65535 (params.stride); backward_wte: one workgroup of 64 threads per bucket slot,
 // (min(N, 65535), ceil(N / 65535), 1), threads striding over the C columns.
-struct Params { B: u32, T: u32, C: u32, stride: u32 }
+// Vocabulary chunks: [v0, v1) is the token range of this dispatch (all tokens: 0, 2³²−1), and wte / dwte hold
+// rows v0…v1−1 only (a model whose wte exceeds one binding runs forward and backward_wte once per chunk):
+// forward writes only positions whose token is in the range (each position by exactly one chunk), and
+// backward_wte buckets of ids outside it do nothing.
+struct Params { B: u32, T: u32, C: u32, stride: u32, v0: u32, v1: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
 // ---- forward: bindings tokens, wte, wpe (read); out (write) ----
@@ -35,7 +39,8 @@ fn forward(@builtin(global_invocation_id) gid: vec3u) {
   let c = i % C;
   let t = row % params.T;
   let tok = u32(f_tokens[row]);
-  f_out[i] = f_wte[tok * C + c] + f_wpe[t * C + c];
+  if (tok < params.v0 || tok >= params.v1) { return; }
+  f_out[i] = f_wte[(tok - params.v0) * C + c] + f_wpe[t * C + c];
 }
 
 // ---- backward_wpe: bindings dout (read); dwpe (write) ----
@@ -69,7 +74,9 @@ fn backward_wte(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
   let end = u32(w_offsets[u + 1u]);
   if (start >= end) { return; }   // an empty bucket: u ≥ U (sentinel padding)
   let C = params.C;
-  let row = u32(w_ids[u]) * C;
+  let id = u32(w_ids[u]);
+  if (id < params.v0 || id >= params.v1) { return; }
+  let row = (id - params.v0) * C;
   for (var c = lid.x; c < C; c += WT) {
     var s = 0.0;
     for (var p = start; p < end; p++) { s += w_dout[u32(w_positions[p]) * C + c]; }

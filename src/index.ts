@@ -32,7 +32,7 @@ export type { TableData } from './data/penguins.ts';
 export { GPT, checkGPTConfig } from './nn/gpt.ts';
 export { Generator, sample } from './nn/generate.ts';
 export type { SampleOptions } from './nn/generate.ts';
-export type { GPTConfig, LoraOptions } from './nn/gpt.ts';
+export type { GPTConfig, GPTOptions, LoraOptions } from './nn/gpt.ts';
 export { LayerNorm } from './nn/layernorm.ts';
 export { estimateTrainingMemory } from './plan/estimate.ts';
 export type { MemoryEstimate } from './plan/estimate.ts';

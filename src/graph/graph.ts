@@ -77,6 +77,11 @@ export interface ParamInit {
 export interface ParamInfo {
   tensor: Tensor;
   init: ParamInit['init'];
+  /**
+   * The most elements of this parameter any kernel binds at once, when kernels bind it in chunks (e.g. the
+   * token embedding split by vocabulary); absent: it is bound whole.
+   */
+  bindElements?: number;
 }
 
 export interface AuxInfo {
@@ -93,6 +98,13 @@ export class Graph {
   readonly aux: AuxInfo[] = [];
   /** Checks of a batch's input that ops add (e.g. token ids below the vocabulary size); each returns an error or null. */
   readonly inputChecks: ((input: Int32Array | Float32Array) => string | null)[] = [];
+  /**
+   * Tensors that exist only as a set of parts (e.g. the logits split by vocabulary chunk, each part its own
+   * activation [rows, chunk]): the whole has no producer and no buffer; ops read and write the parts.
+   */
+  readonly parts = new Map<Tensor, Tensor[]>();
+  /** The largest storage binding the target device allows (maxStorageBufferBindingSize), when known. */
+  maxBindingBytes?: number;
   private readonly names = new Set<string>();
   private readonly counters = new Map<string, number>();
 

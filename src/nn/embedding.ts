@@ -5,6 +5,8 @@
 import { ShapeError, type Graph, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { recordEmbeddingForward, recordEmbeddingBackward, embeddingBuckets, embeddingBucketElements } from '../ops/embedding.ts';
 import type { Init } from './init.ts';
+import { vocabRanges } from './vocab.ts';
+import type { View } from '../gpu/buffers.ts';
 
 export interface EmbeddingParams {
   wte: Tensor;
@@ -14,7 +16,7 @@ export interface EmbeddingParams {
 export function tokenPositionEmbedding(
   g: Graph,
   tokens: Tensor,
-  o: { V: number; maxT: number; C: number; init: Init; name?: { wte: string; wpe: string } },
+  o: { V: number; maxT: number; C: number; init: Init; name?: { wte: string; wpe: string }; chunk?: number },
 ): { out: Tensor; params: EmbeddingParams } {
   if (tokens.dtype !== 'i32' || tokens.shape.length !== 2) throw new ShapeError(`embedding: expects int32 tokens [B, T] but got ${tokens}`);
   const [B, T] = tokens.shape;
@@ -33,7 +35,9 @@ export function tokenPositionEmbedding(
     }
     return null;
   });
-  g.add(new EmbeddingOp(tokens, wte, wpe, out, offsets, ids, positions, B, T, o.C));
+  // chunk > 0: wte is bound (and its gradient written) one vocabulary range [v0, v1) at a time.
+  const ranges: [number, number][] = o.chunk ? vocabRanges(o.V, o.chunk) : [[0, o.V]];
+  g.add(new EmbeddingOp(tokens, wte, wpe, out, offsets, ids, positions, B, T, o.C, ranges));
   return { out, params: { wte, wpe } };
 }
 
@@ -55,6 +59,7 @@ class EmbeddingOp implements Op {
     private readonly B: number,
     private readonly T: number,
     private readonly C: number,
+    private readonly ranges: [number, number][],
   ) {
     this.inputs = [tokens];
     this.params = [wte, wpe];
@@ -65,9 +70,15 @@ class EmbeddingOp implements Op {
     return [];
   }
 
-  forward(ctx: OpContext): Promise<void> {
+  async forward(ctx: OpContext): Promise<void> {
     const { B, T, C } = this;
-    return recordEmbeddingForward(ctx.rec, 'embedding forward', { tokens: ctx.value(this.tokens), wte: ctx.value(this.wte), wpe: ctx.value(this.wpe), out: ctx.value(this.out), B, T, C });
+    const wte = ctx.value(this.wte);
+    const chunked = this.ranges.length > 1;
+    for (const [c, [v0, v1]] of this.ranges.entries()) {
+      await recordEmbeddingForward(ctx.rec, chunked ? `embedding forward ${c}` : 'embedding forward', {
+        tokens: ctx.value(this.tokens), wte: rows(wte, v0, v1, C), wpe: ctx.value(this.wpe), out: ctx.value(this.out), B, T, C, v0, v1,
+      });
+    }
   }
 
   async backward(ctx: OpContext): Promise<void> {
@@ -80,8 +91,17 @@ class EmbeddingOp implements Op {
       return;
     }
     const { B, T, C } = this;
-    await recordEmbeddingBackward(ctx.rec, 'embedding backward', {
-      dout, offsets: ctx.value(this.offsets), ids: ctx.value(this.ids), positions: ctx.value(this.positions), dwte, dwpe, B, T, C,
-    });
+    const chunked = this.ranges.length > 1;
+    for (const [c, [v0, v1]] of this.ranges.entries()) {
+      await recordEmbeddingBackward(ctx.rec, chunked ? `embedding backward ${c}` : 'embedding backward', {
+        dout, offsets: ctx.value(this.offsets), ids: ctx.value(this.ids), positions: ctx.value(this.positions), dwte: rows(dwte, v0, v1, C), dwpe, B, T, C, v0, v1,
+        wpe: c === 0,
+      });
+    }
   }
+}
+
+/** Rows [v0, v1) of a [V, C] view (the whole view when that is all of it). */
+function rows(v: View, v0: number, v1: number, C: number): View {
+  return { buffer: v.buffer, offset: v.offset + v0 * C * 4, size: (v1 - v0) * C * 4 };
 }

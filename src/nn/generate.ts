@@ -11,6 +11,7 @@ import type { Runtime } from '../gpu/device.ts';
 import type { GPTConfig, LoraOptions } from './gpt.ts';
 import { recordActivationForward } from '../ops/activation.ts';
 import { prng } from '../train/random.ts';
+import { vocabChunk, vocabRanges } from './vocab.ts';
 
 /** Where the generator finds parameter values by name (a Trainer's store, or one made for inference). */
 export interface ParamSource {
@@ -56,22 +57,26 @@ export class Generator {
     return { buffer: b, offset: 0, size: elements * 4 };
   }
 
-  static async create(rt: Runtime, config: GPTConfig, source: ParamSource, lora?: LoraOptions): Promise<Generator> {
+  /**
+   * o.maxBindingBytes: the largest binding to plan for (default: the device's maxStorageBufferBindingSize);
+   * a wte above it is bound one vocabulary chunk at a time.
+   */
+  static async create(rt: Runtime, config: GPTConfig, source: ParamSource, lora?: LoraOptions, o: { maxBindingBytes?: number } = {}): Promise<Generator> {
     const gen = new Generator(rt, config, lora);
-    await gen.record(source);
+    await gen.record(source, Math.min(o.maxBindingBytes ?? Infinity, rt.device.limits.maxStorageBufferBindingSize));
     return gen;
   }
 
-  private async record(src: ParamSource) {
+  private async record(src: ParamSource, maxBindingBytes: number) {
     const { n_embd: C, n_head: NH, n_layer: L, vocab_size: V, n_positions: maxT, layer_norm_epsilon: eps } = this.config;
     const rec = this.rec;
     const p = (name: string) => src.layout.view(src.params, name);
     const state: View = { buffer: this.state, offset: 0, size: 16 };
-    const decode = (entry: string, resources: View[], workgroups: [number, number, number]) =>
+    const decode = (entry: string, resources: View[], workgroups: [number, number, number], range: [number, number] = [0, 0xffffffff]) =>
       rec.dispatch({
         label: `decode ${entry}`, shader: 'decode', entry, defines: { MAXT: maxT },
         bindings: ['read', 'read', 'read', 'read', 'write', 'write'],
-        uniform: [['u32', C], ['u32', C / NH]],
+        uniform: [['u32', C], ['u32', C / NH], ['u32', range[0]], ['u32', range[1]]],
         resources, workgroups, cost: { flops: 0, bytes: 0 },
       });
     const r = rec.dummy('read');
@@ -99,7 +104,15 @@ export class Generator {
       if (act) await recordActivationForward(rec, `${name} ${act} (decode)`, act, zn, out, N);
     };
     const wg = (n: number): [number, number, number] => [Math.ceil(n / 256), 1, 1];
-    await decode('embed_one', [state, p('wte.weight'), p('wpe.weight'), r as unknown as View, x, w as unknown as View], wg(C));
+    // A wte above one binding is read one vocabulary chunk at a time (by embed_one and the lm_head matmul).
+    const Vc = vocabChunk(V, C, 1, maxBindingBytes);
+    const wte = p('wte.weight');
+    const ranges: [number, number][] = Vc ? vocabRanges(V, Vc) : [[0, V]];
+    const rows = (v: View, v0: number, v1: number, width: number): View => ({ buffer: v.buffer, offset: v.offset + v0 * width * 4, size: (v1 - v0) * width * 4 });
+    for (const [v0, v1] of ranges) {
+      const range: [number, number] | undefined = Vc ? [v0, v1] : undefined;
+      await decode('embed_one', [state, Vc ? rows(wte, v0, v1, C) : wte, p('wpe.weight'), r as unknown as View, x, w as unknown as View], wg(C), range);
+    }
     for (let i = 0; i < L; i++) {
       const kc = one(`k cache ${i}`, maxT * C), vc = one(`v cache ${i}`, maxT * C);
       await ln(x, `h.${i}.ln_1`, h);
@@ -114,7 +127,12 @@ export class Generator {
       await recordAdd(rec, `h.${i} residual 2 (decode)`, { x: xNext, y: proj, out: x, n: C });
     }
     await ln(x, 'ln_f', h);
-    await recordMatmul(rec, { label: 'lm_head (decode)', A: h, B: p('wte.weight'), C: this.logits, M: 1, N: V, K: C, transB: true });
+    if (!Vc) await recordMatmul(rec, { label: 'lm_head (decode)', A: h, B: wte, C: this.logits, M: 1, N: V, K: C, transB: true });
+    else {
+      for (const [c, [v0, v1]] of ranges.entries()) {
+        await recordMatmul(rec, { label: `lm_head ${c} (decode)`, A: h, B: rows(wte, v0, v1, C), C: rows(this.logits, v0, v1, 1), M: 1, N: v1 - v0, K: C, transB: true });
+      }
+    }
     x = h;
   }
 

@@ -12,6 +12,8 @@ import { causalSelfAttention } from './attention.ts';
 import { residual } from './residual.ts';
 import { tokenPositionEmbedding } from './embedding.ts';
 import { normalInit } from './init.ts';
+import { vocabChunk, vocabRanges } from './vocab.ts';
+import type { View } from '../gpu/buffers.ts';
 
 export interface GPTConfig {
   vocab_size: number;
@@ -37,12 +39,21 @@ export function checkGPTConfig(c: GPTConfig): void {
   if (!(c.layer_norm_epsilon > 0)) throw new ShapeError(`GPT config: layer_norm_epsilon must be > 0, got ${c.layer_norm_epsilon}`);
 }
 
+export interface GPTOptions {
+  /**
+   * The largest storage binding to plan for (default: the device's maxStorageBufferBindingSize, which the
+   * trainer gives the graph). When wte or the logits exceed it, they are split by vocabulary chunk.
+   */
+  maxBindingBytes?: number;
+}
+
 export class GPT implements Layer {
   readonly inputDtype = 'i32' as const;
 
   constructor(
     readonly config: GPTConfig,
     readonly lora?: LoraOptions,
+    readonly options: GPTOptions = {},
   ) {
     checkGPTConfig(config);
   }
@@ -52,7 +63,12 @@ export class GPT implements Layer {
     const { vocab_size: V, n_positions, n_embd: C, n_layer: L, n_head: NH, layer_norm_epsilon: eps } = this.config;
     const std = 0.02;
     const projStd = std / Math.sqrt(2 * L); // GPT-2 scales the residual projections at init
-    const { out, params } = tokenPositionEmbedding(g, tokens, { V, maxT: n_positions, C, init: normalInit(std) });
+    const limit = Math.min(this.options.maxBindingBytes ?? Infinity, g.maxBindingBytes ?? Infinity);
+    // Vocabulary chunks (0: none): the embedding splits only when wte does not fit, the head also when the logits do not.
+    const embedChunk = vocabChunk(V, C, 0, limit);
+    const headChunk = vocabChunk(V, C, tokens.size, limit);
+    const { out, params } = tokenPositionEmbedding(g, tokens, { V, maxT: n_positions, C, init: normalInit(std), chunk: embedChunk });
+    if (embedChunk) g.params.find((p) => p.tensor === params.wte)!.bindElements = Math.max(embedChunk, headChunk) * C;
     let x = out;
     const ln = (t: Tensor, name: string) => new LayerNorm(C, { eps, name }).apply(g, t);
     const lora = this.lora;
@@ -66,16 +82,85 @@ export class GPT implements Layer {
       x = residual(g, x, attn(ln(x, `${h}.ln_1`)), `${h}.residual_1`);
       x = residual(g, x, mlp(ln(x, `${h}.ln_2`)), `${h}.residual_2`);
     }
-    return tiedHead(g, ln(x, 'ln_f'), params.wte);
+    return tiedHead(g, ln(x, 'ln_f'), params.wte, headChunk);
   }
 }
 
-/** logits = x · wteᵀ, x [B, T, C], wte [V, C] (the token embedding, shared). */
-function tiedHead(g: Graph, x: Tensor, wte: Tensor): Tensor {
+/**
+ * logits = x · wteᵀ, x [B, T, C], wte [V, C] (the token embedding, shared). With a vocabulary chunk Vc > 0
+ * the logits are the parts lm_head.out.<c> [R, Vc_c] of a whole that is never allocated (graph.parts).
+ */
+function tiedHead(g: Graph, x: Tensor, wte: Tensor, Vc: number): Tensor {
   const [V, C] = wte.shape;
+  const R = x.size / C;
   const logits = g.tensor('lm_head.out', [...x.shape.slice(0, -1), V], 'activation');
-  g.add(new TiedHeadOp(x, wte, logits, x.size / C, C, V));
+  if (!Vc) {
+    g.add(new TiedHeadOp(x, wte, logits, R, C, V));
+    return logits;
+  }
+  const parts = vocabRanges(V, Vc).map(([v0, v1], c) => g.tensor(`lm_head.out.${c}`, [R, v1 - v0], 'activation'));
+  g.parts.set(logits, parts);
+  g.add(new ChunkedTiedHeadOp(x, wte, parts, R, C, V, Vc));
   return logits;
+}
+
+/** Elements [start, start + count) of a view. */
+function sub(v: View, start: number, count: number): View {
+  return { buffer: v.buffer, offset: v.offset + start * 4, size: count * 4 };
+}
+
+/** The tied head per vocabulary chunk: logits_c = x · wte[v0:v1]ᵀ; dwte[v0:v1] += dlogits_cᵀ · x; dx = Σ_c dlogits_c · wte[v0:v1]. */
+class ChunkedTiedHeadOp implements Op {
+  readonly name = 'lm_head';
+  readonly inputs: Tensor[];
+  readonly params: Tensor[];
+  readonly outputs: Tensor[];
+  readonly saved: Tensor[];
+  private readonly ranges: [number, number][];
+
+  constructor(
+    private readonly x: Tensor,
+    private readonly wte: Tensor,
+    private readonly parts: Tensor[],
+    private readonly R: number,
+    private readonly C: number,
+    V: number,
+    Vc: number,
+  ) {
+    this.inputs = [x];
+    this.params = [wte];
+    this.outputs = parts;
+    this.saved = [x];
+    this.ranges = vocabRanges(V, Vc);
+  }
+
+  temps(): number[] {
+    return [];
+  }
+
+  async forward(ctx: OpContext): Promise<void> {
+    const { R, C } = this;
+    const wte = ctx.value(this.wte);
+    for (const [c, [v0, v1]] of this.ranges.entries()) {
+      await recordMatmul(ctx.rec, { label: `lm_head forward ${c}`, A: ctx.value(this.x), B: sub(wte, v0 * C, (v1 - v0) * C), C: ctx.value(this.parts[c]), M: R, N: v1 - v0, K: C, transB: true });
+    }
+  }
+
+  async backward(ctx: OpContext): Promise<void> {
+    const { R, C } = this;
+    const dwte = ctx.grad(this.wte);
+    const dx = ctx.grad(this.x);
+    const wte = ctx.value(this.wte);
+    let first = true;
+    for (const [c, [v0, v1]] of this.ranges.entries()) {
+      const dlogits = ctx.grad(this.parts[c]);
+      if (!dlogits) continue;
+      const n = v1 - v0;
+      if (dwte) await recordMatmul(ctx.rec, { label: `lm_head dwte ${c}`, A: dlogits, B: ctx.value(this.x), C: sub(dwte, v0 * C, n * C), M: n, N: C, K: R, transA: true, accumulate: true });
+      if (dx) await recordMatmul(ctx.rec, { label: `lm_head dx ${c}`, A: dlogits, B: sub(wte, v0 * C, n * C), C: dx, M: R, N: C, K: n, accumulate: !first || ctx.accumulates(this.x) });
+      first = false;
+    }
+  }
 }
 
 class TiedHeadOp implements Op {

@@ -47,11 +47,14 @@ export function embeddingBuckets(tokens: Int32Array, V: number): { offsets: Int3
   return { offsets, ids, positions };
 }
 
-/** out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]. */
+/**
+ * out[b, t, :] = wte[tokens[b, t], :] + wpe[t, :]. With a token range [v0, v1) (a vocabulary chunk), wte holds
+ * rows v0…v1−1 only and only positions whose token lies in the range are written; default: all of [0, 2³²).
+ */
 export function recordEmbeddingForward(
   rec: Recorder,
   label: string,
-  a: { tokens: View; wte: View; wpe: View; out: View; B: number; T: number; C: number },
+  a: { tokens: View; wte: View; wpe: View; out: View; B: number; T: number; C: number; v0?: number; v1?: number },
 ): Promise<void> {
   const n = a.B * a.T * a.C;
   const g = grid1d(n);
@@ -65,6 +68,8 @@ export function recordEmbeddingForward(
       ['u32', a.T],
       ['u32', a.C],
       ['u32', g.stride],
+      ['u32', a.v0 ?? 0],
+      ['u32', a.v1 ?? 0xffffffff],
     ],
     resources: [a.tokens, a.wte, a.wpe, a.out],
     workgroups: g.workgroups,
@@ -72,17 +77,21 @@ export function recordEmbeddingForward(
   });
 }
 
-/** dwte[ids[u], :] += Σ_bucket dout[pos, :]; dwpe[t, :] += Σ_b dout[b, t, :]. Buffers from embeddingBuckets. */
+/**
+ * dwte[ids[u], :] += Σ_bucket dout[pos, :]; dwpe[t, :] += Σ_b dout[b, t, :]. Buffers from embeddingBuckets.
+ * With a token range [v0, v1), dwte holds rows v0…v1−1 and buckets of other ids do nothing; wpe: false skips dwpe
+ * (the other chunks of a split vocabulary).
+ */
 export async function recordEmbeddingBackward(
   rec: Recorder,
   label: string,
-  a: { dout: View; offsets: View; ids: View; positions: View; dwte: View; dwpe: View; B: number; T: number; C: number },
+  a: { dout: View; offsets: View; ids: View; positions: View; dwte: View; dwpe: View; B: number; T: number; C: number; v0?: number; v1?: number; wpe?: boolean },
 ): Promise<void> {
   const { B, T, C } = a;
   const N = B * T;
   if (a.offsets.size < 4 * (N + 1)) throw new Error(`${label}: offsets holds ${a.offsets.size / 4} entries, needs ${N + 1}`);
   const gp = grid1d(T * C);
-  await rec.dispatch({
+  if (a.wpe !== false) await rec.dispatch({
     label: `${label} dwpe`,
     shader: 'embedding',
     entry: 'backward_wpe',
@@ -92,6 +101,8 @@ export async function recordEmbeddingBackward(
       ['u32', T],
       ['u32', C],
       ['u32', gp.stride],
+      ['u32', 0],
+      ['u32', 0],
     ],
     resources: [a.dout, a.dwpe],
     workgroups: gp.workgroups,
@@ -107,6 +118,8 @@ export async function recordEmbeddingBackward(
       ['u32', T],
       ['u32', C],
       ['u32', 0],
+      ['u32', a.v0 ?? 0],
+      ['u32', a.v1 ?? 0xffffffff],
     ],
     resources: [a.dout, a.offsets, a.ids, a.positions, a.dwte],
     workgroups: [Math.min(N, 65535), Math.ceil(N / 65535), 1],

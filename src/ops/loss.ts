@@ -1,6 +1,6 @@
 // Records the fused loss kernels (shaders/cross_entropy.wgsl, shaders/mse.wgsl) and the scaled sum
 // (shaders/sum.wgsl) that adds a micro-batch's mean loss into the step's loss scalar.
-import type { Recorder } from '../gpu/program.ts';
+import { grid1d, type Recorder } from '../gpu/program.ts';
 import type { View } from '../gpu/buffers.ts';
 import { isSoftwareAdapter } from './matmul.ts';
 
@@ -32,6 +32,46 @@ export function recordCrossEntropy(
     workgroups: perRow ? [Math.ceil(a.R / 64), 1, 1] : rowGrid(a.R),
     cost: { flops: 8 * a.R * a.V, bytes: 4 * (3 * a.R * a.V + 2 * a.R) },
   });
+}
+
+/**
+ * Cross-entropy over logits split into vocabulary chunks (shaders/cross_entropy_chunked.wgsl): logits[c] is
+ * [R, n_c] for classes c·Vc … c·Vc + n_c − 1; dlogits (one per chunk, or null for no gradient) likewise.
+ * Scratch: stats [nc·R·3], rows [R·2].
+ */
+export async function recordCrossEntropyChunked(
+  rec: Recorder,
+  label: string,
+  a: { logits: View[]; labels: View; losses: View; dlogits: View[] | null; stats: View; rows: View; R: number; V: number; Vc: number; gradScale: number },
+): Promise<void> {
+  const { R, V, Vc } = a;
+  const nc = a.logits.length;
+  if (Math.ceil(R / 64) > 65535) throw new Error(`${label}: ${R} rows are more than one dispatch of 64-row workgroups covers`);
+  const n = (c: number) => Math.min(Vc, V - c * Vc);
+  const uniform = (c: number, stride: number): ['u32' | 'f32', number][] => [
+    ['u32', R], ['u32', n(c)], ['u32', c * Vc], ['u32', c], ['u32', nc], ['u32', Vc], ['f32', a.gradScale], ['u32', stride],
+  ];
+  for (let c = 0; c < nc; c++) {
+    await rec.dispatch({
+      label: `${label} stats ${c}`, shader: 'cross_entropy_chunked', entry: 'stats', bindings: ['read', 'read', 'write'],
+      uniform: uniform(c, 0), resources: [a.logits[c], a.labels, a.stats], workgroups: [Math.ceil(R / 64), 1, 1],
+      cost: { flops: 4 * R * n(c), bytes: 4 * (R * n(c) + 4 * R) },
+    });
+  }
+  await rec.dispatch({
+    label: `${label} combine`, shader: 'cross_entropy_chunked', entry: 'combine', bindings: ['read', 'read', 'write', 'write'],
+    uniform: uniform(0, 0), resources: [a.stats, a.labels, a.losses, a.rows], workgroups: [Math.ceil(R / 64), 1, 1],
+    cost: { flops: 4 * R * nc, bytes: 4 * (3 * R * nc + 4 * R) },
+  });
+  if (!a.dlogits) return;
+  for (let c = 0; c < nc; c++) {
+    const g = grid1d(R * n(c));
+    await rec.dispatch({
+      label: `${label} grad ${c}`, shader: 'cross_entropy_chunked', entry: 'grad', bindings: ['read', 'read', 'read', 'write'],
+      uniform: uniform(c, g.stride), resources: [a.logits[c], a.labels, a.rows, a.dlogits[c]], workgroups: g.workgroups,
+      cost: { flops: 4 * R * n(c), bytes: 4 * (2 * R * n(c) + 3 * R) },
+    });
+  }
 }
 
 /** losses[r] = Σ_d err² and dpred for R rows of D outputs; gradScale = 1 / (R · D · micro-batches). */

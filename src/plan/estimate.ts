@@ -5,6 +5,7 @@ import type { Layer } from '../graph/graph.ts';
 import { buildGraph } from '../train/compile.ts';
 import { planMemory } from './memory.ts';
 import type { LossKind } from '../nn/loss.ts';
+import { DEFAULT_MAX_BINDING_BYTES } from '../nn/vocab.ts';
 
 export interface MemoryEstimate {
   /** Parameters, gradients and optimizer moments (Adam: 4 copies of the parameter arena). */
@@ -17,7 +18,7 @@ export interface MemoryEstimate {
   batchBytes: number;
   totalBytes: number;
   parameters: number;
-  /** The largest tensor a kernel binds on its own, and its size. */
+  /** The largest tensor a kernel binds on its own, and its size (after splitting by vocabulary chunk, for a GPT). */
   largestBinding: { name: string; bytes: number };
   /** The largest buffer to allocate (the parameter arena or an activation slot). */
   largestBuffer: number;
@@ -25,9 +26,18 @@ export interface MemoryEstimate {
 
 export function estimateTrainingMemory(
   model: Layer,
-  o: { inputShape: number[]; batchSize: number; loss: LossKind; accumSteps?: number; stateArenas?: number; alignBytes?: number },
+  o: {
+    inputShape: number[];
+    batchSize: number;
+    loss: LossKind;
+    accumSteps?: number;
+    stateArenas?: number;
+    alignBytes?: number;
+    /** The device's maxStorageBufferBindingSize, which decides vocabulary chunking (default 128 MiB, WebGPU's default). */
+    maxBindingBytes?: number;
+  },
 ): MemoryEstimate {
-  const mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
+  const mg = buildGraph(model, o.inputShape, o.batchSize, o.loss, o.maxBindingBytes ?? DEFAULT_MAX_BINDING_BYTES);
   const plan = planMemory(mg.graph, { training: true, keep: [] });
   const align = (o.alignBytes ?? 256) / 4;
   let arena = 0;
@@ -37,7 +47,12 @@ export function estimateTrainingMemory(
     arena = Math.ceil(arena / align) * align + p.tensor.size;
     parameters += p.tensor.size;
   }
-  for (const t of mg.graph.tensors) if (t.size * 4 > largest.bytes) largest = { name: t.name, bytes: t.size * 4 };
+  const bound = new Map(mg.graph.params.map((p) => [p.tensor, p.bindElements ?? p.tensor.size]));
+  for (const t of mg.graph.tensors) {
+    if (mg.graph.parts.has(t)) continue; // bound as its parts
+    const bytes = (bound.get(t) ?? t.size) * 4;
+    if (bytes > largest.bytes) largest = { name: bound.get(t) !== t.size && bound.has(t) ? `${t.name} (one vocabulary chunk)` : t.name, bytes };
+  }
   const arenaBytes = arena * 4 * (2 + (o.stateArenas ?? 2));
   const batchBytes = (mg.input.size + mg.labels.size) * 4 * (o.accumSteps ?? 1);
   return {

@@ -71,7 +71,7 @@ export function planMemory(
   const firstWriter = new Map<Tensor, number>();
 
   for (const t of graph.tensors) {
-    if (t.kind !== 'activation') continue;
+    if (t.kind !== 'activation' || graph.parts.has(t)) continue; // a split tensor lives in its parts
     const p = producer.get(t);
     if (p === undefined) throw new Error(`tensor ${t} has no producer`);
     let end = fwd(p);

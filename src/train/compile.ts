@@ -18,8 +18,9 @@ export interface ModelGraph {
 }
 
 /** Applies the model to an input of `rows` samples of `inputShape`, then the loss. */
-export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind): ModelGraph {
+export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind, maxBindingBytes?: number): ModelGraph {
   const graph = new Graph();
+  graph.maxBindingBytes = maxBindingBytes;
   const input = graph.tensor('input', [rows, ...inputShape], 'input', model.inputDtype ?? 'f32');
   const output = model.apply(graph, input);
   if (output.shape[0] !== rows) {
@@ -127,8 +128,10 @@ async function recordPasses(
  */
 export function checkLimits(rt: Runtime, mg: ModelGraph): void {
   const { maxStorageBufferBindingSize: maxBinding, maxBufferSize, minStorageBufferOffsetAlignment } = rt.device.limits;
+  const bound = new Map(mg.graph.params.map((p) => [p.tensor, p.bindElements ?? p.tensor.size]));
   for (const t of mg.graph.tensors) {
-    if (t.size * 4 > maxBinding) {
+    if (mg.graph.parts.has(t)) continue; // split into parts, each checked on its own
+    if ((bound.get(t) ?? t.size) * 4 > maxBinding) {
       const hint = t.kind === 'param' ? 'a parameter is bound whole: use a smaller layer' : 'use a smaller batch or sequence length';
       throw new LimitError(`${t.kind === 'param' ? 'parameter' : 'tensor'} ${t} needs ${t.size * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding}); ${hint}`);
     }
@@ -190,7 +193,7 @@ export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: Pa
 }
 
 export async function compileForward(rt: Runtime, mg: ModelGraph, store: ParamStore, lossScalar: View): Promise<Program> {
-  const plan = planMemory(mg.graph, { training: false, keep: [mg.output] });
+  const plan = planMemory(mg.graph, { training: false, keep: mg.graph.parts.get(mg.output) ?? [mg.output] });
   const slots = allocateSlots(rt, mg, plan);
   const batches = makeBatchSlots(rt, mg, 1);
   const rec = new Recorder(rt);

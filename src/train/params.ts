@@ -53,8 +53,9 @@ export class ParamStore {
     for (const p of infos.filter((p) => frozen.has(p.tensor))) this.add(p.tensor);
 
     const maxBinding = device.limits.maxStorageBufferBindingSize;
+    const bound = new Map(infos.map((p) => [p.tensor.name, p.bindElements ?? p.tensor.size]));
     for (const e of this.layout.entries) {
-      if (e.length * 4 > maxBinding) {
+      if ((bound.get(e.name) ?? e.length) * 4 > maxBinding) {
         throw new LimitError(`parameter ${e.name} needs ${e.length * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding})`);
       }
     }

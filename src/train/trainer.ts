@@ -141,7 +141,7 @@ export class Trainer {
     this.nonFinite = o.nonFinite ?? 'stop';
     if (this.nonFinite !== 'skip' && this.nonFinite !== 'stop') throw new Error(`nonFinite must be 'skip' or 'stop', got ${JSON.stringify(o.nonFinite)}`);
     this.optimizer = withDefaults(o.optimizer);
-    this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss);
+    this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss, rt.device.limits.maxStorageBufferBindingSize);
     const frozen = frozenSet(this.mg, o.freeze ?? []);
     if (o.trainOnly) {
       const kept = globMatches(this.mg, o.trainOnly, 'trainOnly');
@@ -419,7 +419,7 @@ export class Trainer {
     let p = this.forwardPrograms.get(rows);
     if (!p) {
       p = (async () => {
-        const mg = buildGraph(this.model, this.options.inputShape, rows, this.options.loss);
+        const mg = buildGraph(this.model, this.options.inputShape, rows, this.options.loss, this.rt.device.limits.maxStorageBufferBindingSize);
         return { mg, program: await compileForward(this.rt, mg, this.store, this.lossScalar) };
       })();
       this.forwardPrograms.set(rows, p);
@@ -434,9 +434,24 @@ export class Trainer {
     const encoder = this.rt.device.createCommandEncoder({ label: 'forward' });
     encodeCommands(encoder, program.rec.commands, this.rt.debug);
     this.rt.device.queue.submit([encoder.finish()]);
-    const outSlot = program.plan.value.get(mg.output)!;
+    const readOut = async (t: Tensor) => readF32(this.rt.device, { buffer: program.slots[program.plan.value.get(t)!], offset: 0, size: t.size * 4 });
+    const parts = mg.graph.parts.get(mg.output);
     return this.guard('forward', async () => {
-      const out = await readF32(this.rt.device, { buffer: program.slots[outSlot], offset: 0, size: mg.output.size * 4 });
+      let out: Float32Array;
+      if (!parts) out = await readOut(mg.output);
+      else {
+        // Logits split by vocabulary chunk ([R, n_c] each): reassembled into the usual [R, V] rows.
+        const V = mg.output.shape[mg.output.shape.length - 1];
+        const R = mg.output.size / V;
+        out = new Float32Array(mg.output.size);
+        let v0 = 0;
+        for (const p of parts) {
+          const n = p.shape[1];
+          const part = await readOut(p);
+          for (let r = 0; r < R; r++) out.set(part.subarray(r * n, (r + 1) * n), r * V + v0);
+          v0 += n;
+        }
+      }
       const loss = (await readF32(this.rt.device, this.lossScalar))[0];
       this.rt.assertAlive('forward');
       return { out, loss };

@@ -4,6 +4,7 @@
 import { describe, it, expect } from 'vitest';
 import { testRuntime } from '../helpers.ts';
 import { GPT, LimitError, Linear, ReLU, Sequential, Trainer, type Layer, type TrainerOptions } from '../../src/index.ts';
+import { buildGraph, checkLimits } from '../../src/train/compile.ts';
 
 const rt = await testRuntime();
 
@@ -40,11 +41,15 @@ describe.skipIf(!rt)('models that do not fit', () => {
     expect(sizes).toEqual([]); // not the weight, not the arena, not anything
   });
 
-  it('a GPT whose token embedding is above the binding limit', async () => {
+  it('a GPT whose token embedding is above the binding limit: split by vocabulary chunk, not refused; a layer above it is', async () => {
     const cfg = { vocab_size: 65_537, n_positions: 8, n_embd: 512, n_layer: 1, n_head: 8, layer_norm_epsilon: 1e-5 }; // 65537·512·4 = 134,219,776
-    const { sizes, error } = await buffersDuring(() => Trainer.create(rt!, new GPT(cfg), { ...opts(), inputShape: [8], loss: 'cross-entropy' }));
+    const max = rt!.device.limits.maxStorageBufferBindingSize;
+    expect(() => checkLimits(rt!, buildGraph(new GPT(cfg), [8], 2, 'cross-entropy', max))).not.toThrow();
+    // n_embd 4096: c_attn's weight [4096, 12288] (201 MB) cannot be split: refused, naming it, nothing allocated.
+    const big = { ...cfg, n_embd: 4096, n_head: 32 };
+    const { sizes, error } = await buffersDuring(() => Trainer.create(rt!, new GPT(big), { ...opts(), inputShape: [8], loss: 'cross-entropy' }));
     expect(error).toBeInstanceOf(LimitError);
-    expect((error as Error).message).toMatch(/^parameter wte\.weight \[65537, 512\] needs 134219776 bytes, above this device's maxStorageBufferBindingSize/);
+    expect((error as Error).message).toMatch(/^parameter h\.0\.attn\.c_attn\.weight \[4096, 12288\] needs 201326592 bytes, above this device's maxStorageBufferBindingSize/);
     expect(sizes).toEqual([]);
   });
 
