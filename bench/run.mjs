@@ -167,5 +167,35 @@ for (const r of results.filter((r) => r.impl === 'wgsl-train')) {
   }
 }
 console.log(JSON.stringify(summary));
+
+// The report: every line as JSON, and a Markdown table (dated, adapter named), in bench/results/
+// (--out=DIR elsewhere, --no-report for none).
+if (!flags['no-report']) {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const dir = String(flags.out ?? new URL('./results/', import.meta.url).pathname);
+  const date = new Date().toISOString().slice(0, 10);
+  const slug = adapter.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 40);
+  mkdirSync(dir, { recursive: true });
+  const base = `${dir.replace(/\/$/, '')}/${date}-${slug}`;
+  writeFileSync(`${base}.jsonl`, [...results, summary].map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const figure = (r) => (r.error ? `error: ${r.error}` : r.bench === 'gpt' ? `${r.tokens_per_s} tokens/s` : r.gflops !== undefined ? `${r.gflops} GFLOP/s` : `${r.samples_per_s} samples/s`);
+  const rows = results.filter((r) => r.bench && r.bench !== 'gpt-memory' && r.bench !== 'gpt-profile');
+  const md = [
+    `# Benchmarks, ${date}`,
+    '',
+    `Adapter: ${adapter}. Medians; the same work for every implementation in one process (\`npm run bench\`).`,
+    '',
+    '| bench | shape | implementation | adapter | median ms | figure |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...rows.map((r) => `| ${r.bench} | ${JSON.stringify(r.shape ?? '')} | ${r.impl} | ${r.adapter} | ${r.ms_median ?? ''} | ${figure(r)} |`),
+    '',
+    '| ours / peer | ratio |',
+    '| --- | --- |',
+    ...Object.entries(summary.ratios).map(([k, v]) => `| ${k} | ${v} |`),
+    '',
+  ].join('\n');
+  writeFileSync(`${base}.md`, md);
+  console.error(`report: ${base}.jsonl, ${base}.md`);
+}
 rt.destroy();
 process.exit(0);
