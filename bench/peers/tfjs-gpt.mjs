@@ -39,49 +39,11 @@
 // a dense product onehot(ids)ᵀ · dy ([V,N]·[N,C]). 'webgpu' uses tf.gather's
 // own gradient.
 
-import { createRequire, register } from 'node:module';
-import path from 'node:path';
 import { ensureNodeWebGPU, describeAdapter, describeAdapterInfo, rng } from './env.mjs';
-
-const require = createRequire(import.meta.url);
-let tfPromise = null;
-let wasmPathsSet = false;
+import { loadTf } from './tfjs.mjs';
 
 export const GPT_DEFAULTS = Object.freeze({ vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8, steps: 5, warmup: 2 });
 export const GPT_ADAM = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-
-// Same loading sequence as tfjs.mjs (kept local: tfjs.mjs does not export it).
-// Importing tfjs-core / register_all_gradients twice is harmless: Node caches
-// the modules, and the gradients live in tfjs's global registry.
-async function loadTf(kind) {
-  // navigator.gpu must exist before tfjs-backend-webgpu is evaluated.
-  if (kind === 'webgpu') await ensureNodeWebGPU();
-  if (!tfPromise) {
-    tfPromise = (async () => {
-      const tf = await import('@tensorflow/tfjs-core');
-      if (!tf.getGradient('RealDiv')) {
-        register('./tfjs-esm-hooks.mjs', import.meta.url);
-        await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
-      }
-      if (!tf.getGradient('RealDiv')) throw new Error('tfjs: gradients failed to register');
-      return tf;
-    })();
-  }
-  const tf = await tfPromise;
-  if (kind === 'webgpu') {
-    await import('@tensorflow/tfjs-backend-webgpu');
-  } else if (kind === 'wasm') {
-    const wasm = await import('@tensorflow/tfjs-backend-wasm');
-    if (!wasmPathsSet) {
-      const distDir = path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm'));
-      wasm.setWasmPaths(distDir + path.sep);
-      wasmPathsSet = true;
-    }
-  } else {
-    throw new Error(`tfjs gpt peer: unknown kind ${kind} (expected 'webgpu' | 'wasm')`);
-  }
-  return tf;
-}
 
 /** Seeded N(0, std) samples (Box–Muller on env.mjs's mulberry32). */
 function randomNormal(n, seed, std) {

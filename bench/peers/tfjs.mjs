@@ -23,7 +23,7 @@ const require = createRequire(import.meta.url);
 let tfPromise = null;
 let wasmPathsSet = false;
 
-async function loadTf(kind) {
+export async function loadTf(kind) {
   // navigator.gpu must exist before tfjs-backend-webgpu is evaluated: it only
   // registers the 'webgpu' backend if navigator.gpu is present at import time.
   if (kind === 'webgpu') await ensureNodeWebGPU();
