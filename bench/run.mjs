@@ -145,6 +145,26 @@ if (which.includes('gpt')) {
     const { ms } = await peer.gptStep({ ...GPT_BENCH, steps, warmup: 2 });
     emit({ bench: 'gpt', shape, impl: peer.impl, adapter: peer.adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)) });
   }, GPT_PEERS);
+  if (flags.overhead) {
+    // GPT-2 124M at B 4, T 256: compile it here and time the CPU side of a step (encode + finish, no submit);
+    // with --full-step also run one real step (minutes on a CPU adapter).
+    const t0 = performance.now();
+    const big = new GPT({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 });
+    const trainer = await Trainer.create(rt, big, { inputShape: [256], loss: 'cross-entropy', optimizer: { type: 'adamw', lr: 1e-4, weightDecay: 0.1 }, batchSize: 4, decay: 'matrices', gradClip: 1 });
+    const compileMs = performance.now() - t0;
+    trainer.measureEncode(3);
+    const line = { bench: 'gpt2-overhead', model: 'gpt2-124M', batch: 4, T: 256, impl: 'wgsl-train', adapter, compile_ms: round(compileMs), dispatches: trainer.dispatchesPerStep, encode_ms: round(trainer.measureEncode(20)), gflop_per_step: round(trainer.flopsPerStep / 1e9) };
+    if (flags['full-step']) {
+      const x = new Int32Array(4 * 256).map((_, i) => (i * 7919) % 50257);
+      const y = new Int32Array(4 * 256).map((_, i) => (i * 104729 + 1) % 50257);
+      const t1 = performance.now();
+      line.loss = await trainer.step({ x, y }, { readLoss: true });
+      line.step_ms = round(performance.now() - t1);
+      line.tokens_per_s = round((4 * 256 * 1000) / line.step_ms);
+    }
+    emit(line);
+    trainer.destroy();
+  }
   // GPT-2 124M full fine-tune at B 4, T 256 with AdamW: the estimated GPU memory, and whether it fits here.
   const gpt2 = new GPT({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 });
   const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment, maxBindingBytes: rt.limits.maxStorageBufferBindingSize });

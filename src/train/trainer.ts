@@ -201,6 +201,21 @@ export class Trainer {
     return this.program.rec.commands.filter((c) => c.kind === 'dispatch').length;
   }
 
+  /**
+   * CPU cost of one step's encoding: the mean milliseconds to encode the recorded step into a command
+   * encoder and finish it, over `iterations` encodes that are never submitted (nothing runs on the GPU).
+   */
+  measureEncode(iterations = 10): number {
+    this.assertUsable('measureEncode');
+    const t0 = performance.now();
+    for (let i = 0; i < iterations; i++) {
+      const encoder = this.rt.device.createCommandEncoder({ label: 'encode timing' });
+      encodeCommands(encoder, this.program.rec.commands);
+      encoder.finish();
+    }
+    return (performance.now() - t0) / iterations;
+  }
+
   /** Number of recorded commands in one step (dispatches, clears, copies). */
   get commandsPerStep(): number {
     return this.program.rec.commands.length;
