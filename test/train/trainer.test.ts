@@ -161,6 +161,25 @@ describe.skipIf(!rt)('trainer: the recorded step', () => {
     });
   });
 
+  it('measureEncode times encoding only: nothing is submitted and the step count does not move', async () => {
+    await withTrainer(rt!, {}, async (t) => {
+      const queue = rt!.device.queue;
+      const submit = queue.submit;
+      let submits = 0;
+      queue.submit = function (...a: Parameters<GPUQueue['submit']>) {
+        submits++;
+        return submit.apply(this, a);
+      };
+      try {
+        expect(t.measureEncode(5)).toBeGreaterThan(0);
+      } finally {
+        queue.submit = submit;
+      }
+      expect(submits).toBe(0);
+      expect(t.stepCount).toBe(0);
+    });
+  });
+
   it('predict matches the reference forward pass, for a row count that is not the batch size', async () => {
     await withTrainer(rt!, {}, async (t) => {
       const xs = randn(13 * 5, 42);
