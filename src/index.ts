@@ -56,3 +56,6 @@ export type { Tokenizer, TokenizerName } from './data/tokenizer.ts';
 export { parseTokenFile, writeTokenFile, checkTokens, TokenFileError, TokenRangeError } from './data/tokens.ts';
 export { TokenLoader, LoaderError } from './data/loader.ts';
 export type { LoaderOptions, LoaderState, TokenBatch } from './data/loader.ts';
+export { recordLayerNormForward, recordLayerNormBackward } from './ops/layernorm.ts';
+export { recordCrossEntropy } from './ops/loss.ts';
+export { recordOptimizer, stepValues, withDefaults } from './optim/optimizer.ts';
