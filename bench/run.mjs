@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Benchmarks: `npm run bench -- [matmul] [mlp] [gpt] [--sizes=256,512,1024] [--iters=N] [--steps=N] [--peers=a,b]`.
+// Benchmarks: `npm run bench -- [matmul] [mlp] [gpt] [--sizes=256,512,1024] [--iters=N] [--steps=N] [--peers=a,b]
+//   [--autotune] [--profile] [--overhead [--full-step]] [--out=DIR | --no-report]`.
 // Prints one JSON object per line, each a single measurement, then a summary line of our/peer ratios.
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
@@ -14,7 +15,7 @@ const sizes = String(flags.sizes ?? '256,512,1024').split(',').map(Number);
 const peerNames = String(flags.peers ?? 'tfjs-webgpu,jax-js-webgpu,tfjs-wasm').split(',').filter(Boolean);
 
 const gpu = await ensureNodeWebGPU();
-const rt = await createRuntime({ gpu });
+const rt = await createRuntime({ gpu, autotune: !!flags.autotune });
 const adapter = adapterName(rt.adapterInfo);
 const results = [];
 const emit = (o) => { results.push(o); console.log(JSON.stringify(o)); };
@@ -187,6 +188,7 @@ for (const r of results.filter((r) => r.impl === 'wgsl-train')) {
   }
 }
 console.log(JSON.stringify(summary));
+for (const line of rt.tuner?.report() ?? []) console.log(JSON.stringify({ autotune: line, adapter }));
 
 // The report: every line as JSON, and a Markdown table (dated, adapter named), in bench/results/
 // (--out=DIR elsewhere, --no-report for none).

@@ -32,7 +32,7 @@ const TRAIN_FLAGS = {
   optimizer: 'string', lr: 'number', beta1: 'number', beta2: 'number', eps: 'number', 'weight-decay': 'number',
   'grad-clip': 'number', warmup: 'number', schedule: 'string', accum: 'number', seed: 'number', 'no-shuffle': 'boolean',
   log: 'string', save: 'string', resume: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string',
-  freeze: 'string', 'log-every': 'number',
+  freeze: 'string', 'log-every': 'number', autotune: 'boolean',
 } as const;
 
 function int(f: Flags, k: string, d?: number): number {
@@ -113,7 +113,7 @@ export async function train(args: string[]): Promise<void> {
   const loaderOpts = { batchSize: B, seqLen: T, shuffle, seed };
   const loader = saved ? TokenLoader.restore(tokens, loaderOpts, saved.loader) : new TokenLoader(tokens, loaderOpts);
 
-  const rt = await createRuntime();
+  const rt = await createRuntime({ autotune: !!f.autotune });
   try {
     console.error(`adapter: ${adapterName(rt.adapterInfo)}`);
     const trainer = await Trainer.create(rt, new GPT(config, lora), {
@@ -175,6 +175,7 @@ export async function train(args: string[]): Promise<void> {
     const secs = (performance.now() - start) / 1000;
     console.error(`trained ${N - first} steps in ${secs.toFixed(1)} s: ${(((N - first) * tokensPerStep) / secs).toFixed(0)} tokens/s`);
 
+    for (const line of rt.tuner?.report() ?? []) console.error(`autotune: ${line}`);
     if (f.save) await saveRun(f.save as string, hf, trainer, loader, lora, { ...f });
   } finally {
     rt.destroy();

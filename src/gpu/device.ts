@@ -22,6 +22,11 @@ export interface RuntimeOptions {
   gpu?: GPU;
   /** Print every shader on first compile and every dispatch of a recorded step. */
   debug?: boolean;
+  /**
+   * Autotune matmuls: time the candidate kernels for each new shape class and keep the fastest. `true`
+   * caches the choices in .wgsl-train-cache/autotune.json (Node) or localStorage (browser); or pass a store.
+   */
+  autotune?: boolean | import('./autotune.ts').TuneStore;
 }
 
 export class WebGPUUnavailableError extends Error {
@@ -83,6 +88,8 @@ async function findGPU(opts: RuntimeOptions): Promise<{ gpu: GPU; host: 'browser
 export class Runtime {
   readonly features: ReadonlySet<string>;
   readonly limits: GPUSupportedLimits;
+  /** The matmul autotuner, when createRuntime was asked for one (its report() says what it chose). */
+  tuner: import('./autotune.ts').MatmulTuner | null = null;
   /** Set once the device is lost (destroyed, driver reset, tab backgrounded too long). */
   lostReason: string | null = null;
   private readonly lostListeners = new Set<(reason: string) => void>();
@@ -167,7 +174,14 @@ export async function createRuntime(opts: RuntimeOptions = {}): Promise<Runtime>
     subgroupMinSize: Number((info as { subgroupMinSize?: number }).subgroupMinSize ?? 0) || 0,
     host,
   };
-  return new Runtime(gpu, device, report, opts.debug ?? false);
+  const rt = new Runtime(gpu, device, report, opts.debug ?? false);
+  if (opts.autotune) {
+    const tune = await import('./autotune.ts');
+    const store =
+      opts.autotune !== true ? opts.autotune : host === 'browser' ? tune.localStorageTuneStore() : tune.fileTuneStore('.wgsl-train-cache/autotune.json');
+    rt.tuner = await tune.enableAutotune(rt, { store });
+  }
+  return rt;
 }
 
 /** A one-line name for the adapter, for benchmark JSON and progress lines. */

@@ -86,9 +86,35 @@ export interface MatmulArgs {
   tile?: MatmulTile;
   /** Force a kernel (default chooseKernel(rt)); 'subgroup' needs the subgroups feature with ≥ 8 lanes. */
   kernel?: MatmulKernel;
+  /** The 'subgroup' kernel's workgroup size (default subgroupWorkgroupSize). */
+  sgWorkgroup?: number;
 }
 
-export function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> {
+/** What autotuning decides for a shape (see src/gpu/autotune.ts). */
+export interface MatmulShape {
+  M: number;
+  N: number;
+  K: number;
+  transA?: boolean;
+  transB?: boolean;
+}
+export interface MatmulChoice {
+  kernel: MatmulKernel;
+  tile?: MatmulTile;
+  sgWorkgroup?: number;
+}
+
+const choosers = new WeakMap<Runtime, (s: MatmulShape) => Promise<MatmulChoice>>();
+
+/** Lets an autotuner decide the kernel of every matmul recorded on `rt` without an explicit kernel or tile. */
+export function setMatmulChooser(rt: Runtime, chooser: ((s: MatmulShape) => Promise<MatmulChoice>) | null): void {
+  if (chooser) choosers.set(rt, chooser);
+  else choosers.delete(rt);
+}
+
+export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> {
+  const chooser = !a.kernel && !a.tile ? choosers.get(rec.rt) : undefined;
+  if (chooser) a = { ...a, ...(await chooser({ M: a.M, N: a.N, K: a.K, transA: a.transA, transB: a.transB })) };
   const { M, N, K } = a;
   const batch = a.batch ?? 1;
   const act = a.act ?? 'none';
@@ -113,7 +139,7 @@ export function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> {
   let defines: Record<string, number | boolean>;
   let workgroups: [number, number, number];
   if (kernel === 'subgroup') {
-    const WG = subgroupWorkgroupSize(M, N, batch);
+    const WG = a.sgWorkgroup ?? subgroupWorkgroupSize(M, N, batch);
     // vec4 bindings where the layout allows: whole vec4s along the contiguous dimension, aligned bases.
     const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % 16 === 0 && a.A.size % 16 === 0;
     const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % 16 === 0 && a.B.size % 16 === 0;
