@@ -98,3 +98,8 @@ export async function readF32(device: GPUDevice, view: View): Promise<Float32Arr
 export function writeArray(device: GPUDevice, buffer: GPUBuffer, byteOffset: number, data: ArrayBufferView): void {
   device.queue.writeBuffer(buffer, byteOffset, data as unknown as GPUAllowSharedBufferSource);
 }
+
+/** queue.writeBuffer of data[start … start+count) (elements) at the start of `buffer`, without a subarray. */
+export function writeArrayRange(device: GPUDevice, buffer: GPUBuffer, data: Float32Array | Int32Array, start: number, count: number): void {
+  device.queue.writeBuffer(buffer, 0, data as unknown as GPUAllowSharedBufferSource, start, count);
+}

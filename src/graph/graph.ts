@@ -86,8 +86,12 @@ export interface ParamInfo {
 
 export interface AuxInfo {
   tensor: Tensor;
-  /** Computes the tensor's int32 contents from one micro-batch's input (at most tensor.size values). */
-  compute(input: Int32Array | Float32Array): Int32Array;
+  /**
+   * The tensor's int32 contents (at most tensor.size values) for the micro-batch input[start … start+length).
+   * `stamp` changes with every micro-batch written, so an op may compute once for several aux tensors and
+   * reuse preallocated arrays (the step allocates nothing).
+   */
+  compute(input: Int32Array | Float32Array, start: number, length: number, stamp: number): Int32Array;
 }
 
 /** Collects tensors and ops as layers are applied. */

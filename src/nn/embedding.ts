@@ -3,7 +3,7 @@
 // float atomics: the host groups the batch's positions by token id (aux tensors uploaded with the batch),
 // and one pass per distinct token sums its rows in a fixed order.
 import { ShapeError, type Graph, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
-import { recordEmbeddingForward, recordEmbeddingBackward, embeddingBuckets, embeddingBucketElements } from '../ops/embedding.ts';
+import { recordEmbeddingForward, recordEmbeddingBackward, bucketArrays, embeddingBucketsInto, embeddingBucketElements } from '../ops/embedding.ts';
 import type { Init } from './init.ts';
 import { vocabRanges } from './vocab.ts';
 import type { View } from '../gpu/buffers.ts';
@@ -25,10 +25,19 @@ export function tokenPositionEmbedding(
   const wpe = g.param(o.name?.wpe ?? 'wpe.weight', [o.maxT, o.C], o.init);
   const out = g.tensor('embedding.out', [B, T, o.C], 'activation');
   const n = embeddingBucketElements(B, T);
-  const buckets = (x: Int32Array | Float32Array) => embeddingBuckets(x as Int32Array, o.V);
-  const offsets = g.auxTensor('embedding.bucket_offsets', n, (x) => buckets(x).offsets);
-  const ids = g.auxTensor('embedding.bucket_ids', n, (x) => buckets(x).ids);
-  const positions = g.auxTensor('embedding.bucket_positions', n, (x) => buckets(x).positions);
+  // Computed once per micro-batch (by stamp) into arrays allocated here, shared by the three aux tensors.
+  const arrays = bucketArrays(o.V, B * T);
+  let stamp = -1;
+  const buckets = (x: ArrayLike<number>, start: number, length: number, s: number) => {
+    if (s !== stamp) {
+      embeddingBucketsInto(x, start, length, o.V, arrays);
+      stamp = s;
+    }
+    return arrays;
+  };
+  const offsets = g.auxTensor('embedding.bucket_offsets', n, (x, st, len, s) => buckets(x, st, len, s).offsets);
+  const ids = g.auxTensor('embedding.bucket_ids', n, (x, st, len, s) => buckets(x, st, len, s).ids);
+  const positions = g.auxTensor('embedding.bucket_positions', n, (x, st, len, s) => buckets(x, st, len, s).positions);
   g.inputChecks.push((x) => {
     for (let i = 0; i < x.length; i++) {
       if (!(x[i] >= 0 && x[i] < o.V)) return `token id ${x[i]} at position ${i} is out of range [0, ${o.V}) (vocab_size)`;

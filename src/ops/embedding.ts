@@ -20,31 +20,49 @@ export function embeddingBucketElements(B: number, T: number): number {
  * uploaded as its U entries only). Throws on a token outside 0…V−1.
  */
 export function embeddingBuckets(tokens: Int32Array, V: number): { offsets: Int32Array; ids: Int32Array; positions: Int32Array } {
-  const N = tokens.length;
-  const count = new Int32Array(V + 1);
+  const b = bucketArrays(V, tokens.length);
+  const U = embeddingBucketsInto(tokens, 0, tokens.length, V, b);
+  return { offsets: b.offsets, ids: b.ids.slice(0, U), positions: b.positions };
+}
+
+export interface BucketArrays {
+  count: Int32Array;
+  offsets: Int32Array;
+  ids: Int32Array;
+  positions: Int32Array;
+}
+
+/** Arrays for embeddingBucketsInto, allocated once for a vocabulary of V and up to N positions. */
+export function bucketArrays(V: number, N: number): BucketArrays {
+  return { count: new Int32Array(V + 1), offsets: new Int32Array(N + 1), ids: new Int32Array(N), positions: new Int32Array(N) };
+}
+
+/**
+ * embeddingBuckets over tokens[start … start+N) into preallocated arrays (no allocation): offsets (N+1
+ * entries, padded with N past the last bucket), ids (the first U entries), positions; returns U.
+ */
+export function embeddingBucketsInto(tokens: ArrayLike<number>, start: number, N: number, V: number, b: BucketArrays): number {
+  const count = b.count;
+  count.fill(0);
   for (let i = 0; i < N; i++) {
-    const tok = tokens[i];
+    const tok = tokens[start + i];
     if (!(tok >= 0 && tok < V)) throw new Error(`embedding: token ${tok} at position ${i} is outside 0…${V - 1}`);
     count[tok + 1]++;
   }
-  let U = 0;
-  for (let v = 1; v <= V; v++) if (count[v] > 0) U++;
-  const ids = new Int32Array(U);
-  const offsets = new Int32Array(N + 1).fill(N);
+  b.offsets.fill(N, 0, N + 1);
   // count → exclusive prefix sums (start of each token's run in positions)
   for (let v = 0; v < V; v++) count[v + 1] += count[v];
   let u = 0;
   for (let v = 0; v < V; v++) {
     if (count[v + 1] > count[v]) {
-      ids[u] = v;
-      offsets[u] = count[v];
+      b.ids[u] = v;
+      b.offsets[u] = count[v];
       u++;
     }
   }
-  const positions = new Int32Array(N);
-  const next = count.slice(0, V);
-  for (let i = 0; i < N; i++) positions[next[tokens[i]]++] = i;
-  return { offsets, ids, positions };
+  // count[v] now serves as the next free slot of token v's run.
+  for (let i = 0; i < N; i++) b.positions[count[tokens[start + i]]++] = i;
+  return u;
 }
 
 /**

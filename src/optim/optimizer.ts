@@ -40,11 +40,18 @@ export function stateArenas(c: Required<OptimizerConfig>): number {
 }
 
 /** The values the optimizer reads each step, written into its uniform buffer before the step is submitted. */
-export function stepValues(c: Required<OptimizerConfig>, lr: number, t: number): Float32Array {
-  if (c.type === 'sgd') return new Float32Array([lr, lr, 1, t]);
-  const bc1 = 1 - c.beta1 ** t;
-  const bc2 = 1 - c.beta2 ** t;
-  return new Float32Array([lr, lr / bc1, Math.sqrt(bc2), t]);
+export function stepValues(c: Required<OptimizerConfig>, lr: number, t: number, out = new Float32Array(4)): Float32Array {
+  if (c.type === 'sgd') {
+    out[0] = lr;
+    out[1] = lr;
+    out[2] = 1;
+  } else {
+    out[0] = lr;
+    out[1] = lr / (1 - c.beta1 ** t);
+    out[2] = Math.sqrt(1 - c.beta2 ** t);
+  }
+  out[3] = t;
+  return out;
 }
 
 export interface ParamGroup {

@@ -4,7 +4,7 @@
 // fit() runs epochs over arrays with seeded shuffling, evaluation and progress events.
 import type { Layer, Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../graph/graph.ts';
-import { createStorage, readBuffer, readF32, writeArray, type View } from '../gpu/buffers.ts';
+import { createStorage, readBuffer, readF32, writeArray, writeArrayRange, type View } from '../gpu/buffers.ts';
 import { encodeCommands } from '../gpu/program.ts';
 import { profileCommands, type KernelTime } from '../gpu/profile.ts';
 import { DeviceLostError, type Runtime } from '../gpu/device.ts';
@@ -100,6 +100,9 @@ export interface History {
   validation: { epoch: number; loss: number; accuracy?: number }[];
 }
 
+const STEP_ENCODER: GPUCommandEncoderDescriptor = { label: 'training step' };
+const NO_LOSS: Promise<undefined> = Promise.resolve(undefined);
+
 /** Validates the options, compiles, and returns the Trainer (all pipelines created, params initialised). */
 export class Trainer {
   readonly mg: ModelGraph;
@@ -117,6 +120,11 @@ export class Trainer {
   private readonly inFlight: Promise<unknown>[] = [];
   private destroyed = false;
   private readonly frozen: ReadonlySet<string>;
+  /** Reused every step, so that a step allocates nothing on the JS side beyond the WebGPU objects it must. */
+  private readonly stepValues = new Float32Array(4);
+  private readonly submitList: GPUCommandBuffer[] = [];
+  /** Counts micro-batches written (aux tensors are computed once per stamp). */
+  private stamp = 0;
   private readonly nonFinite: 'skip' | 'stop';
   /** Skipped steps as last read back from the GPU. */
   private skipped = 0;
@@ -245,16 +253,18 @@ export class Trainer {
     this.assertUsable('step');
     this.writeStep(batch);
     const device = this.rt.device;
-    const encoder = device.createCommandEncoder({ label: `step ${this.stepCount + 1}` });
+    const encoder = device.createCommandEncoder(STEP_ENCODER);
     encodeCommands(encoder, this.program.rec.commands, this.rt.debug);
     const staging = opts.readLoss ? this.takeStaging() : null;
     if (staging) {
       encoder.copyBufferToBuffer(this.lossScalar.buffer, 0, staging, 0, 16);
       encoder.copyBufferToBuffer(this.clip.buffer, 0, staging, 16, CLIP_STATUS_FLOATS * 4);
     }
-    device.queue.submit([encoder.finish()]);
+    this.submitList[0] = encoder.finish();
+    device.queue.submit(this.submitList);
+    this.submitList.length = 0;
     this.stepCount++;
-    if (!staging) return Promise.resolve(undefined);
+    if (!staging) return NO_LOSS;
     return this.readStaging(staging, this.stepCount);
   }
 
@@ -275,13 +285,11 @@ export class Trainer {
   private writeStep(batch: Batch): void {
     const { batchSize } = this.options;
     checkBatch(this.mg, batch, this.stepRows, this.options.loss);
-    const inRow = this.mg.input.size / batchSize;
-    const labelRow = this.mg.labels.size / batchSize;
-    this.program.batches.forEach((slot, i) => {
-      const rows = (a: Float32Array | Int32Array, per: number) => a.subarray(i * batchSize * per, (i + 1) * batchSize * per);
-      writeSlot(this.rt.device, this.mg, slot, rows(batch.x, inRow), rows(batch.y, labelRow));
-    });
-    writeArray(this.rt.device, this.stepUniform, 0, stepValues(this.optimizer, this.lr, this.stepCount + 1));
+    for (let i = 0; i < this.program.batches.length; i++) {
+      writeSlot(this.rt.device, this.mg, this.program.batches[i], batch.x, batch.y, i * batchSize, this.stamp++);
+    }
+    stepValues(this.optimizer, this.lr, this.stepCount + 1, this.stepValues);
+    writeArray(this.rt.device, this.stepUniform, 0, this.stepValues);
   }
 
   private takeStaging(): GPUBuffer {
@@ -445,7 +453,7 @@ export class Trainer {
   private async runForward(x: Float32Array | Int32Array, y: Int32Array | Float32Array | null, rows: number) {
     const { mg, program } = await this.forwardProgram(rows);
     // Predict has no labels: zeros are valid class indices and targets.
-    writeSlot(this.rt.device, mg, program.batches[0], x, y ?? new Int32Array(mg.labels.size));
+    writeSlot(this.rt.device, mg, program.batches[0], x, y ?? new Int32Array(mg.labels.size), 0, this.stamp++);
     const encoder = this.rt.device.createCommandEncoder({ label: 'forward' });
     encodeCommands(encoder, program.rec.commands, this.rt.debug);
     this.rt.device.queue.submit([encoder.finish()]);
@@ -614,10 +622,24 @@ function checkFinite(what: string, name: string, data: Float32Array): void {
 }
 
 /** Writes one micro-batch: input, labels, and the aux tensors computed from the input. */
-function writeSlot(device: GPUDevice, mg: ModelGraph, slot: BatchSlot, x: Float32Array | Int32Array, y: Int32Array | Float32Array) {
-  writeArray(device, slot.input.buffer, 0, x);
-  writeArray(device, slot.labels.buffer, 0, y);
-  for (const a of mg.graph.aux) writeArray(device, slot.aux.get(a.tensor)!.buffer, 0, a.compute(x));
+function writeSlot(
+  device: GPUDevice,
+  mg: ModelGraph,
+  slot: BatchSlot,
+  x: Float32Array | Int32Array,
+  y: Int32Array | Float32Array,
+  row0: number,
+  stamp: number,
+) {
+  const rows = mg.input.shape[0];
+  const inRow = mg.input.size / rows;
+  const labelRow = mg.labels.size / rows;
+  writeArrayRange(device, slot.input.buffer, x, row0 * inRow, rows * inRow);
+  writeArrayRange(device, slot.labels.buffer, y, row0 * labelRow, rows * labelRow);
+  for (const a of mg.graph.aux) {
+    const v = a.compute(x, row0 * inRow, rows * inRow, stamp);
+    writeArrayRange(device, slot.aux.get(a.tensor)!.buffer, v, 0, v.length);
+  }
 }
 
 function frozenSet(mg: ModelGraph, patterns: string[]): Set<Tensor> {

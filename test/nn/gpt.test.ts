@@ -55,3 +55,27 @@ for (const name of ['tiny', 'awkward', 'eps']) {
     });
   });
 }
+
+describe.skipIf(!rt)('GPT gradient accumulation', () => {
+  it('2 micro-batches of 1 row equal 1 batch of 2 rows (the embedding buckets follow each micro-batch)', async () => {
+    const cfg = JSON.parse(fixture('tiny', 'config.json').toString()) as GPTConfig;
+    const batches = JSON.parse(fixture('tiny', 'batches.json').toString());
+    const { B, T } = batches;
+    const x = Int32Array.from(batches.inputs[0].flat());
+    const y = Int32Array.from(batches.targets[0].flat());
+    const run = async (batchSize: number, accumSteps: number) => {
+      const t = await Trainer.create(rt!, new GPT(cfg), { inputShape: [T], loss: 'cross-entropy', batchSize, accumSteps, optimizer: { type: 'sgd', lr: 0 } });
+      try {
+        t.writeParams(weights('tiny', 'model.safetensors'));
+        const loss = await t.step({ x, y }, { readLoss: true });
+        return { loss, grads: await t.readGrads() };
+      } finally {
+        t.destroy();
+      }
+    };
+    const whole = await run(B, 1);
+    const split = await run(1, B);
+    expect(Math.abs(split.loss - whole.loss)).toBeLessThan(1e-6);
+    for (const [n, g] of whole.grads) expect(relL2(split.grads.get(n)!, g), n).toBeLessThan(1e-5);
+  });
+});

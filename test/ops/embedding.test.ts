@@ -191,3 +191,19 @@ describe('embedding reference', () => {
     expectClose(g.dwpe, Array.from(wpe, (_, i) => fd(wpe, i)), { atol: 1e-8, rtol: 1e-8 }, 'dwpe');
   });
 });
+
+describe('embeddingBucketsInto', () => {
+  it('buckets a window of a larger batch into reused arrays, as embeddingBuckets does on that window', async () => {
+    const { embeddingBuckets, embeddingBucketsInto, bucketArrays } = await import('../../src/ops/embedding.ts');
+    const tokens = Int32Array.from([9, 2, 7, 2, 0, 7, 7, 3, 9, 1, 2]);
+    const arrays = bucketArrays(10, 5);
+    for (const start of [0, 3, 6]) {
+      const want = embeddingBuckets(tokens.slice(start, start + 5), 10);
+      const U = embeddingBucketsInto(tokens, start, 5, 10, arrays);
+      expect(U).toBe(want.ids.length);
+      expect([...arrays.ids.subarray(0, U)]).toEqual([...want.ids]);
+      expect([...arrays.offsets]).toEqual([...want.offsets]);
+      expect([...arrays.positions]).toEqual([...want.positions]);
+    }
+  });
+});
