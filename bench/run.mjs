@@ -4,7 +4,7 @@
 // Prints one JSON object per line, each a single measurement, then a summary line of our/peer ratios.
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
-import { ensureNodeWebGPU, median } from './peers/env.mjs';
+import { ensureNodeWebGPU, median, GPT_DEFAULTS } from './peers/env.mjs';
 import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer, GPT, estimateTrainingMemory, summarizeKernelTimes } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
@@ -63,7 +63,7 @@ async function ourMlp(batch, steps) {
 }
 
 // The GPT bench: a byte-level GPT-2 (4 layers, n_embd 128, 4 heads, T 64, batch 8), AdamW training steps.
-const GPT_BENCH = { vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8 };
+const GPT_BENCH = GPT_DEFAULTS;
 
 async function ourGpt(steps) {
   const { vocab, nLayer, nEmbd, nHead, T, batch } = GPT_BENCH;

@@ -23,6 +23,8 @@ struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, 
 @group(0) @binding(4) var<storage, read_write> C: array<f32>;
 @group(0) @binding(5) var<storage, read_write> pre: array<f32>;
 
+#include "lib/matmul_epilogue"
+
 const BM: u32 = {{BM}}u;
 const BN: u32 = {{BN}}u;
 const BK: u32 = {{BK}}u;
@@ -93,24 +95,6 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
   }
 
   for (var i = 0u; i < TM; i++) {
-    let m = m0 + lid.y + i * WY;
-    if (m >= dims.M) { continue; }
-    for (var j = 0u; j < TN; j++) {
-      let n = n0 + lid.x + j * WX;
-      if (n >= dims.N) { continue; }
-      let idx = b * dims.strideC + m * dims.N + n;
-      var v = dims.alpha * acc[i * TN + j];
-#if {{HAS_BIAS}}
-      v += bias[n];
-#endif
-#if {{STORE_PRE}}
-      pre[idx] = v;
-#endif
-      v = act_forward(v);
-#if {{ACCUMULATE}}
-      v += C[idx];
-#endif
-      C[idx] = v;
-    }
+    for (var j = 0u; j < TN; j++) { store(b, m0 + lid.y + i * WY, n0 + lid.x + j * WX, acc[i * TN + j]); }
   }
 }

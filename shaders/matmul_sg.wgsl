@@ -130,22 +130,7 @@ fn row_hi(v: f32) -> vec4f {
   return vec4f(subgroupBroadcast(v, 4u), subgroupBroadcast(v, 5u), subgroupBroadcast(v, 6u), subgroupBroadcast(v, 7u));
 }
 
-fn store(b: u32, m: u32, n: u32, acc: f32) {
-  if (m >= dims.M || n >= dims.N) { return; }
-  let idx = b * dims.strideC + m * dims.N + n;
-  var v = dims.alpha * acc;
-#if {{HAS_BIAS}}
-  v += bias[n];
-#endif
-#if {{STORE_PRE}}
-  pre[idx] = v;
-#endif
-  v = act_forward(v);
-#if {{ACCUMULATE}}
-  v += C[idx];
-#endif
-  C[idx] = v;
-}
+#include "lib/matmul_epilogue"
 
 @compute @workgroup_size(WG, 1, 1)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,

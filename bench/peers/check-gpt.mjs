@@ -12,16 +12,12 @@
 //
 // Exit code 1 if any peer failed (its line then carries "error").
 
-import { median } from './env.mjs';
+import { median, parseArgs, GPT_DEFAULTS } from './env.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-  if (!m) throw new Error(`bad argument ${a}`);
-  return [m[1], m[2] ?? true];
-}));
+const args = parseArgs();
 const full = !!args.full;
 const base = full
-  ? { vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8, warmup: 2, steps: 5 }
+  ? { ...GPT_DEFAULTS }
   : { vocab: 256, nLayer: 1, nEmbd: 32, nHead: 4, T: 16, batch: 2, warmup: 1, steps: 3 };
 const cfg = { ...base };
 for (const k of Object.keys(base)) if (args[k] !== undefined) cfg[k] = Number(args[k]);

@@ -10,13 +10,9 @@
 //
 // Exit code 1 if any peer failed (its line then carries "error").
 
-import { median } from './env.mjs';
+import { median, parseArgs } from './env.mjs';
 
-const args = Object.fromEntries(process.argv.slice(2).map((a) => {
-  const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
-  if (!m) throw new Error(`bad argument ${a}`);
-  return [m[1], m[2] ?? true];
-}));
+const args = parseArgs();
 const full = !!args.full;
 const mm = String(args.matmul ?? (full ? 1024 : 64)).split(',').map(Number);
 const [M, N, K] = mm.length === 3 ? mm : [mm[0], mm[0], mm[0]];

@@ -126,3 +126,37 @@ export function median(xs) {
 }
 
 export const ADAM = Object.freeze({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+
+/** The GPT bench model and its Adam settings (shared by the GPT peers). */
+export const GPT_DEFAULTS = Object.freeze({ vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8, steps: 5, warmup: 2 });
+export const GPT_ADAM = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+
+/** Seeded N(0, std) samples (Box–Muller on mulberry32). */
+export function randomNormal(n, seed, std) {
+  const r = rng(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i += 2) {
+    const u1 = Math.max(r(), 1e-12), u2 = r();
+    const m = std * Math.sqrt(-2 * Math.log(u1));
+    out[i] = m * Math.cos(2 * Math.PI * u2);
+    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * u2);
+  }
+  return out;
+}
+
+/** Seeded token ids in [0, vocab). */
+export function randomTokens(n, vocab, seed) {
+  const r = rng(seed);
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = Math.floor(r() * vocab) % vocab;
+  return out;
+}
+
+/** `--name=value` / `--flag` command-line arguments as an object (the peer check scripts). */
+export function parseArgs(argv = process.argv.slice(2)) {
+  return Object.fromEntries(argv.map((a) => {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(a);
+    if (!m) throw new Error(`bad argument ${a}`);
+    return [m[1], m[2] ?? true];
+  }));
+}

@@ -30,30 +30,12 @@
 // within 0.5 of ln(vocab) and that the loss decreases over a few steps (these
 // untimed steps also trace and compile the jitted step), and throws otherwise.
 
-import { ensureNodeWebGPU, describeAdapter, describeAdapterInfo, rng } from './env.mjs';
+import { ensureNodeWebGPU, describeAdapter, describeAdapterInfo, randomNormal, randomTokens, GPT_DEFAULTS, GPT_ADAM } from './env.mjs';
+import { adamUpdate } from './jaxjs.mjs';
 
-export const GPT_DEFAULTS = Object.freeze({ vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8, steps: 5, warmup: 2 });
-export const GPT_ADAM = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+export { GPT_DEFAULTS, GPT_ADAM };
 
-/** Seeded N(0, std) samples (Box–Muller on env.mjs's mulberry32); same as tfjs-gpt.mjs. */
-function randomNormal(n, seed, std) {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u1 = Math.max(r(), 1e-12), u2 = r();
-    const m = std * Math.sqrt(-2 * Math.log(u1));
-    out[i] = m * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * u2);
-  }
-  return out;
-}
 
-function randomTokens(n, vocab, seed) {
-  const r = rng(seed);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(r() * vocab) % vocab;
-  return out;
-}
 
 /** @param {'webgpu'} kind */
 export async function initGpt(kind = 'webgpu') {
@@ -144,22 +126,8 @@ export async function initGpt(kind = 'webgpu') {
     };
 
     const step = jit((state, idsB, targetsB, posB) => {
-      const { params: p, m, v, count } = state;
-      const [loss, g] = valueAndGrad(lossFn)(tree.ref(p), idsB, targetsB, posB);
-      const t = count.add(1);
-      // bias corrections: a = lr / (1 - beta1^t), c = 1 / sqrt(1 - beta2^t)
-      const a = np.reciprocal(np.exp(t.ref.mul(Math.log(beta1))).mul(-1).add(1)).mul(lr);
-      const c = np.reciprocal(np.sqrt(np.exp(t.ref.mul(Math.log(beta2))).mul(-1).add(1)));
-      const p2 = {}, m2 = {}, v2 = {};
-      for (const k of Object.keys(p)) {
-        const gk = g[k];
-        m2[k] = m[k].mul(beta1).add(gk.ref.mul(1 - beta1));
-        v2[k] = v[k].mul(beta2).add(np.square(gk).mul(1 - beta2));
-        const denom = np.sqrt(v2[k].ref).mul(c.ref).add(eps);
-        p2[k] = p[k].sub(m2[k].ref.mul(a.ref).div(denom));
-      }
-      a.dispose(); c.dispose();
-      return { state: { params: p2, m: m2, v: v2, count: t }, loss };
+      const [loss, g] = valueAndGrad(lossFn)(tree.ref(state.params), idsB, targetsB, posB);
+      return { state: adamUpdate(np, state, g, { lr, beta1, beta2, eps }), loss };
     });
 
     const run = { holder, step };

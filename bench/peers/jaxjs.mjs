@@ -109,22 +109,8 @@ export async function init(kind = 'webgpu') {
 
     // One whole Adam training step, jitted: forward, backward, update.
     const step = jit((state, xb, yb) => {
-      const { params: p, m, v, count } = state;
-      const [loss, g] = valueAndGrad(lossFn)(tree.ref(p), xb, yb);
-      const t = count.add(1);
-      // bias corrections: a = lr / (1 - beta1^t), c = 1 / sqrt(1 - beta2^t)
-      const a = np.reciprocal(np.exp(t.ref.mul(Math.log(beta1))).mul(-1).add(1)).mul(lr);
-      const c = np.reciprocal(np.sqrt(np.exp(t.ref.mul(Math.log(beta2))).mul(-1).add(1)));
-      const p2 = {}, m2 = {}, v2 = {};
-      for (const k of Object.keys(p)) {
-        const gk = g[k];
-        m2[k] = m[k].mul(beta1).add(gk.ref.mul(1 - beta1));
-        v2[k] = v[k].mul(beta2).add(np.square(gk).mul(1 - beta2));
-        const denom = np.sqrt(v2[k].ref).mul(c.ref).add(eps);
-        p2[k] = p[k].sub(m2[k].ref.mul(a.ref).div(denom));
-      }
-      a.dispose(); c.dispose();
-      return { state: { params: p2, m: m2, v: v2, count: t }, loss };
+      const [loss, g] = valueAndGrad(lossFn)(tree.ref(state.params), xb, yb);
+      return { state: adamUpdate(np, state, g, { lr, beta1, beta2, eps }), loss };
     });
     ownedFns.add(step);
 
@@ -175,4 +161,25 @@ export async function init(kind = 'webgpu') {
   }
 
   return { impl, adapter, matmul, mlp, dispose };
+}
+
+/**
+ * One Adam update of a parameter tree inside a jitted step (jax-js ownership: p, m, v, g and count are
+ * consumed). Returns the next { params, m, v, count }.
+ */
+export function adamUpdate(np, { params: p, m, v, count }, g, { lr, beta1, beta2, eps }) {
+  const t = count.add(1);
+  // bias corrections: a = lr / (1 - beta1^t), c = 1 / sqrt(1 - beta2^t)
+  const a = np.reciprocal(np.exp(t.ref.mul(Math.log(beta1))).mul(-1).add(1)).mul(lr);
+  const c = np.reciprocal(np.sqrt(np.exp(t.ref.mul(Math.log(beta2))).mul(-1).add(1)));
+  const p2 = {}, m2 = {}, v2 = {};
+  for (const k of Object.keys(p)) {
+    const gk = g[k];
+    m2[k] = m[k].mul(beta1).add(gk.ref.mul(1 - beta1));
+    v2[k] = v[k].mul(beta2).add(np.square(gk).mul(1 - beta2));
+    const denom = np.sqrt(v2[k].ref).mul(c.ref).add(eps);
+    p2[k] = p[k].sub(m2[k].ref.mul(a.ref).div(denom));
+  }
+  a.dispose(); c.dispose();
+  return { params: p2, m: m2, v: v2, count: t };
 }

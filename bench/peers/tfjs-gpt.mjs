@@ -39,69 +39,16 @@
 // a dense product onehot(ids)ᵀ · dy ([V,N]·[N,C]). 'webgpu' uses tf.gather's
 // own gradient.
 
-import { ensureNodeWebGPU, describeAdapter, describeAdapterInfo, rng } from './env.mjs';
-import { loadTf } from './tfjs.mjs';
+import { randomNormal, randomTokens, GPT_DEFAULTS, GPT_ADAM } from './env.mjs';
 
-export const GPT_DEFAULTS = Object.freeze({ vocab: 256, nLayer: 4, nEmbd: 128, nHead: 4, T: 64, batch: 8, steps: 5, warmup: 2 });
-export const GPT_ADAM = Object.freeze({ lr: 3e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-
-/** Seeded N(0, std) samples (Box–Muller on env.mjs's mulberry32). */
-function randomNormal(n, seed, std) {
-  const r = rng(seed);
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i += 2) {
-    const u1 = Math.max(r(), 1e-12), u2 = r();
-    const m = std * Math.sqrt(-2 * Math.log(u1));
-    out[i] = m * Math.cos(2 * Math.PI * u2);
-    if (i + 1 < n) out[i + 1] = m * Math.sin(2 * Math.PI * u2);
-  }
-  return out;
-}
-
-function randomTokens(n, vocab, seed) {
-  const r = rng(seed);
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = Math.floor(r() * vocab) % vocab;
-  return out;
-}
+export { GPT_DEFAULTS, GPT_ADAM };
+import { openTf } from './tfjs.mjs';
 
 /** @param {'webgpu'|'wasm'} kind */
 export async function initGpt(kind) {
-  const tf = await loadTf(kind);
-  const ok = await tf.setBackend(kind);
-  if (!ok || tf.getBackend() !== kind) throw new Error(`tfjs: could not initialise backend '${kind}'`);
-  await tf.ready();
-  const backend = tf.backend();
+  const { tf, adapter, impl, activate, sync } = await openTf(kind);
   const startTensors = tf.memory().numTensors;
   const owned = new Set(); // tensors / variables / optimizers to free in dispose()
-
-  let adapter;
-  if (kind === 'webgpu') {
-    const gpu = await ensureNodeWebGPU();
-    adapter = await describeAdapter(gpu, { powerPreference: 'high-performance' });
-    if (adapter === 'unknown') adapter = describeAdapterInfo(backend.adapterInfo);
-  } else {
-    let simd = false, threads = false;
-    try { simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'); } catch {}
-    try { threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'); } catch {}
-    adapter = `cpu wasm${simd ? ' simd' : ''}${threads ? ' threaded' : ''}`;
-  }
-  const impl = kind === 'webgpu' ? 'tfjs-webgpu' : 'tfjs-wasm';
-
-  async function activate() {
-    if (tf.getBackend() !== kind) await tf.setBackend(kind);
-  }
-
-  /** Wait until all work issued so far has finished (see header comment). */
-  async function sync() {
-    if (kind !== 'webgpu') return;
-    const b = tf.backend();
-    if (b.commandEncoder) {
-      b.endComputePassEncoder();
-      b.submitQueue();
-    }
-    await b.device.queue.onSubmittedWorkDone();
-  }
 
   /**
    * Build the model, optimizer and fixed batch for a config. Returns the

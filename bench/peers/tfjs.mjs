@@ -56,15 +56,17 @@ export async function loadTf(kind) {
   return tf;
 }
 
-/** @param {'webgpu'|'wasm'} kind */
-export async function init(kind) {
+/**
+ * TF.js on `kind` (loaded, backend set and ready) with what every TF.js peer needs: the adapter's
+ * description, its impl name, activate() (switch back to this backend) and sync() (wait for the GPU).
+ * @param {'webgpu'|'wasm'} kind
+ */
+export async function openTf(kind) {
   const tf = await loadTf(kind);
   const ok = await tf.setBackend(kind);
   if (!ok || tf.getBackend() !== kind) throw new Error(`tfjs: could not initialise backend '${kind}'`);
   await tf.ready();
   const backend = tf.backend();
-  const owned = new Set(); // tensors/variables/optimizers we must free in dispose()
-
   let adapter;
   if (kind === 'webgpu') {
     const gpu = await ensureNodeWebGPU();
@@ -78,11 +80,10 @@ export async function init(kind) {
     try { threads = await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'); } catch {}
     adapter = `cpu wasm${simd ? ' simd' : ''}${threads ? ' threaded' : ''}`;
   }
-
+  const impl = kind === 'webgpu' ? 'tfjs-webgpu' : 'tfjs-wasm';
   async function activate() {
     if (tf.getBackend() !== kind) await tf.setBackend(kind);
   }
-
   /** Wait until all work issued so far has finished (see header comment). */
   async function sync() {
     if (kind !== 'webgpu') return;
@@ -93,6 +94,13 @@ export async function init(kind) {
     }
     await b.device.queue.onSubmittedWorkDone();
   }
+  return { tf, backend, adapter, impl, activate, sync };
+}
+
+/** @param {'webgpu'|'wasm'} kind */
+export async function init(kind) {
+  const { tf, adapter, impl, activate, sync } = await openTf(kind);
+  const owned = new Set(); // tensors/variables/optimizers we must free in dispose()
 
   let matmulChecked = false;
   async function checkMatmul() {
@@ -104,8 +112,6 @@ export async function init(kind) {
     assertClose(got, cpuMatmul(a, b, M, N, K), `${impl} matmul`);
     matmulChecked = true;
   }
-
-  const impl = kind === 'webgpu' ? 'tfjs-webgpu' : 'tfjs-wasm';
 
   async function matmul(M, N, K, { warmup = 1, iters = 5 } = {}) {
     await activate();

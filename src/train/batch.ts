@@ -1,6 +1,5 @@
 // Batches and datasets as typed arrays, and the checks that run before anything is written to the GPU:
 // sizes, dtypes, label ranges and non-finite values, each named in the error.
-import { ShapeError } from '../graph/graph.ts';
 import type { ModelGraph } from './compile.ts';
 import type { LossKind } from '../nn/loss.ts';
 
@@ -58,4 +57,3 @@ function typeName(v: unknown): string {
   return v === null ? 'null' : typeof v === 'object' ? (v as object).constructor?.name ?? 'object' : typeof v;
 }
 
-export { ShapeError };

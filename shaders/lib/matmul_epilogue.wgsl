@@ -1,0 +1,19 @@
+// The matmul epilogue, shared by matmul.wgsl and matmul_sg.wgsl (which declare `dims`, `bias`, `pre` and
+// `C` and include lib/activation). For output (m, n) of batch b, in order: × alpha; + bias[n] (HAS_BIAS);
+// store the pre-activation (STORE_PRE); act (ACT); += the old C (ACCUMULATE). Outside M×N: nothing.
+fn store(b: u32, m: u32, n: u32, acc: f32) {
+  if (m >= dims.M || n >= dims.N) { return; }
+  let idx = b * dims.strideC + m * dims.N + n;
+  var v = dims.alpha * acc;
+#if {{HAS_BIAS}}
+  v += bias[n];
+#endif
+#if {{STORE_PRE}}
+  pre[idx] = v;
+#endif
+  v = act_forward(v);
+#if {{ACCUMULATE}}
+  v += C[idx];
+#endif
+  C[idx] = v;
+}
