@@ -30,8 +30,8 @@
 // within 0.5 of ln(vocab) and that the loss decreases over a few steps (these
 // untimed steps also trace and compile the jitted step), and throws otherwise.
 
-import { ensureNodeWebGPU, describeAdapter, describeAdapterInfo, randomNormal, randomTokens, GPT_DEFAULTS, GPT_ADAM } from './env.mjs';
-import { adamUpdate } from './jaxjs.mjs';
+import { randomNormal, randomTokens, GPT_DEFAULTS, GPT_ADAM } from './env.mjs';
+import { adamUpdate, openJax } from './jaxjs.mjs';
 
 export { GPT_DEFAULTS, GPT_ADAM };
 
@@ -40,18 +40,8 @@ export { GPT_DEFAULTS, GPT_ADAM };
 /** @param {'webgpu'} kind */
 export async function initGpt(kind = 'webgpu') {
   if (kind !== 'webgpu') throw new Error(`jax-js gpt peer: unsupported kind ${kind} (expected 'webgpu')`);
-  const gpu = await ensureNodeWebGPU();
-  const jax = await import('@jax-js/jax');
-  const { numpy: np, nn, tree, jit, valueAndGrad, blockUntilReady, defaultDevice } = jax;
-  const available = await jax.init('webgpu');
-  if (!available.includes('webgpu')) throw new Error('jax-js: WebGPU backend unavailable (navigator.gpu adapter/device request failed)');
-  defaultDevice('webgpu');
-
-  let adapter = 'unknown';
-  try { adapter = describeAdapterInfo(jax.getWebGPUDevice().adapterInfo); } catch {}
-  if (adapter === 'unknown') adapter = await describeAdapter(gpu, { powerPreference: 'high-performance' });
-
-  const impl = 'jax-js-webgpu';
+  const { jax, adapter, impl } = await openJax();
+  const { numpy: np, nn, tree, jit, valueAndGrad, blockUntilReady } = jax;
   const live = new Set(); // { holder, step } of runs in progress, for dispose()
 
   function build(cfg) {

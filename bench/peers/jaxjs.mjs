@@ -21,22 +21,25 @@ import {
   mlpInitData, cpuMatmul, assertClose, ADAM,
 } from './env.mjs';
 
-/** @param {'webgpu'} kind */
-export async function init(kind = 'webgpu') {
-  if (kind !== 'webgpu') throw new Error(`jax-js peer: unsupported kind ${kind} (expected 'webgpu')`);
+/** jax-js on its WebGPU backend, with the adapter's description. */
+export async function openJax() {
   const gpu = await ensureNodeWebGPU();
   const jax = await import('@jax-js/jax');
-  const { numpy: np, nn, tree, jit, valueAndGrad, blockUntilReady, defaultDevice } = jax;
   const available = await jax.init('webgpu');
   if (!available.includes('webgpu')) throw new Error('jax-js: WebGPU backend unavailable (navigator.gpu adapter/device request failed)');
-  defaultDevice('webgpu');
-
+  jax.defaultDevice('webgpu');
   let adapter = 'unknown';
   try { adapter = describeAdapterInfo(jax.getWebGPUDevice().adapterInfo); } catch {}
   // jax-js requests the adapter with powerPreference 'high-performance'.
   if (adapter === 'unknown') adapter = await describeAdapter(gpu, { powerPreference: 'high-performance' });
+  return { jax, adapter, impl: 'jax-js-webgpu' };
+}
 
-  const impl = 'jax-js-webgpu';
+/** @param {'webgpu'} kind */
+export async function init(kind = 'webgpu') {
+  if (kind !== 'webgpu') throw new Error(`jax-js peer: unsupported kind ${kind} (expected 'webgpu')`);
+  const { jax, adapter, impl } = await openJax();
+  const { numpy: np, nn, tree, jit, valueAndGrad, blockUntilReady } = jax;
   const ownedFns = new Set();
   const ownedTrees = new Set();
   const fromF32 = (data, shape) => np.array(data).reshape(shape);
