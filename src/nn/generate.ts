@@ -1,12 +1,11 @@
 // Text generation from a GPT with a key/value cache: each new token runs the model on that token alone
-// (shaders/decode.wgsl for the embedding, the cache append and the attention; the usual LayerNorm, matmul
-// and add kernels for the rest), recorded once and replayed per token. Sampling (temperature, top-k,
-// seeded) happens on the host from the logits of the newest position.
+// (shaders/decode.wgsl for the embedding, the cache append and the attention; the usual matmul kernels and
+// LayerNorm kernels, each residual add fused with the LayerNorm after it, for the rest), recorded once and
+// replayed per token. Sampling (temperature, top-k, seeded) happens on the host from the logits of the newest position.
 import { Recorder, encodeCommands } from '../gpu/program.ts';
 import { createStorage, writeArray, type View } from '../gpu/buffers.ts';
 import { recordMatmul } from '../ops/matmul.ts';
 import { recordLayerNormForward } from '../ops/layernorm.ts';
-import { recordAdd } from '../ops/add.ts';
 import type { Runtime } from '../gpu/device.ts';
 import type { GPTConfig, LoraOptions } from './gpt.ts';
 import { recordActivationForward } from '../ops/activation.ts';
@@ -88,6 +87,9 @@ export class Generator {
     const xNext = one('x2', C);
     const ln = (inp: View, name: string, out: View) =>
       recordLayerNormForward(rec, `${name} (decode)`, { inp, weight: p(`${name}.weight`), bias: p(`${name}.bias`), out, mean, rstd, R: 1, C, eps });
+    // sum = a + b (the residual), out = LayerNorm `name` of sum, in one dispatch as in training.
+    const addLn = (a: View, b: View, sum: View, name: string, out: View) =>
+      recordLayerNormForward(rec, `residual + ${name} (decode)`, { inp: a, residual: { y: b, sum }, weight: p(`${name}.weight`), bias: p(`${name}.bias`), out, mean, rstd, R: 1, C, eps });
     const lora = this.lora;
     const rank = lora?.rank ?? 1;
     const u = one('lora u', rank);
@@ -113,20 +115,19 @@ export class Generator {
       const range: [number, number] | undefined = Vc ? [v0, v1] : undefined;
       await decode('embed_one', [state, Vc ? rows(wte, v0, v1, C) : wte, p('wpe.weight'), r as unknown as View, x, w as unknown as View], wg(C), range);
     }
+    // h: the LayerNorm feeding the next sublayer; each residual add is fused with it (the last with ln_f).
+    await ln(x, 'h.0.ln_1', h);
     for (let i = 0; i < L; i++) {
       const kc = one(`k cache ${i}`, maxT * C), vc = one(`v cache ${i}`, maxT * C);
-      await ln(x, `h.${i}.ln_1`, h);
       await linear(h, `h.${i}.attn.c_attn`, C, 3 * C, qkv);
       await decode('kv_append', [state, qkv, r as unknown as View, r as unknown as View, kc, vc], wg(C));
       await decode('attend_one', [state, qkv, kc, vc, att, w as unknown as View], [NH, 1, 1]);
       await linear(att, `h.${i}.attn.c_proj`, C, C, proj);
-      await recordAdd(rec, `h.${i} residual 1 (decode)`, { x, y: proj, out: xNext, n: C });
-      await ln(xNext, `h.${i}.ln_2`, h);
+      await addLn(x, proj, xNext, `h.${i}.ln_2`, h);
       await linear(h, `h.${i}.mlp.c_fc`, C, 4 * C, fc, 'gelu');
       await linear(fc, `h.${i}.mlp.c_proj`, 4 * C, C, proj);
-      await recordAdd(rec, `h.${i} residual 2 (decode)`, { x: xNext, y: proj, out: x, n: C });
+      await addLn(xNext, proj, x, i + 1 < L ? `h.${i + 1}.ln_1` : 'ln_f', h);
     }
-    await ln(x, 'ln_f', h);
     if (!Vc) await recordMatmul(rec, { label: 'lm_head (decode)', A: h, B: wte, C: this.logits, M: 1, N: V, K: C, transB: true });
     else {
       for (const [c, [v0, v1]] of ranges.entries()) {

@@ -2,6 +2,7 @@
 // pre-LayerNorm blocks, a final LayerNorm, and the output head tied to the token embedding.
 //   x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))          attn: c_attn → causal attention → c_proj
 //                                                          mlp:  c_fc with gelu_new → c_proj
+// Each residual add runs fused with the LayerNorm that follows it (LayerNorm.applyResidual).
 // Parameter names are Hugging Face's without the `transformer.` prefix (wte.weight, h.0.attn.c_attn.weight, …);
 // Conv1D weights are stored (in, out) as there, which is also how Linear stores them.
 import { ShapeError, type Graph, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
@@ -9,7 +10,6 @@ import { recordMatmul } from '../ops/matmul.ts';
 import { Linear } from './linear.ts';
 import { LayerNorm } from './layernorm.ts';
 import { causalSelfAttention } from './attention.ts';
-import { residual } from './residual.ts';
 import { tokenPositionEmbedding } from './embedding.ts';
 import { normalInit } from './init.ts';
 import { vocabChunk, vocabRanges } from './vocab.ts';
@@ -69,20 +69,23 @@ export class GPT implements Layer {
     const headChunk = vocabChunk(V, C, tokens.size, limit);
     const { out, params } = tokenPositionEmbedding(g, tokens, { V, maxT: n_positions, C, init: normalInit(std), chunk: embedChunk });
     if (embedChunk) g.params.find((p) => p.tensor === params.wte)!.bindElements = Math.max(embedChunk, headChunk) * C;
-    let x = out;
-    const ln = (t: Tensor, name: string) => new LayerNorm(C, { eps, name }).apply(g, t);
+    const ln = (name: string) => new LayerNorm(C, { eps, name });
     const lora = this.lora;
     const adapted = (name: string) => (lora?.targets.some((t) => name.endsWith(`.${t}`)) ? lora : undefined);
     const linear = (t: Tensor, inF: number, outF: number, name: string, o: { gelu?: boolean; proj?: boolean } = {}) =>
       new Linear(inF, outF, { name, weightStd: o.proj ? projStd : std, activation: o.gelu ? 'gelu' : 'none', lora: adapted(name) }).apply(g, t);
+    // Each residual is fused with the LayerNorm that reads it (the next block's ln_1, or ln_f after the last):
+    // x is the residual stream, n its LayerNorm; the layer structure and parameters are GPT-2's unchanged.
+    let x = out;
+    let n = ln('h.0.ln_1').apply(g, x);
     for (let i = 0; i < L; i++) {
       const h = `h.${i}`;
       const attn = (t: Tensor) => linear(causalSelfAttention(g, linear(t, C, 3 * C, `${h}.attn.c_attn`), NH, `${h}.attn`), C, C, `${h}.attn.c_proj`, { proj: true });
       const mlp = (t: Tensor) => linear(linear(t, C, 4 * C, `${h}.mlp.c_fc`, { gelu: true }), 4 * C, C, `${h}.mlp.c_proj`, { proj: true });
-      x = residual(g, x, attn(ln(x, `${h}.ln_1`)), `${h}.residual_1`);
-      x = residual(g, x, mlp(ln(x, `${h}.ln_2`)), `${h}.residual_2`);
+      ({ sum: x, out: n } = ln(`${h}.ln_2`).applyResidual(g, x, attn(n), `${h}.residual_1`));
+      ({ sum: x, out: n } = ln(i + 1 < L ? `h.${i + 1}.ln_1` : 'ln_f').applyResidual(g, x, mlp(n), `${h}.residual_2`));
     }
-    return tiedHead(g, ln(x, 'ln_f'), params.wte, headChunk);
+    return tiedHead(g, n, params.wte, headChunk);
   }
 }
 

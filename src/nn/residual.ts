@@ -1,5 +1,6 @@
 // Residual connection: out = x + y. The backward routes dout to both branches (each assigned or
-// accumulated, as the memory plan decides).
+// accumulated, as the memory plan decides). A residual followed by a LayerNorm (GPT-2's blocks) is better
+// built as one fused op: LayerNorm.applyResidual (src/nn/layernorm.ts).
 import { ShapeError, type Graph, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { recordAdd, recordCopyGrad } from '../ops/add.ts';
 

@@ -66,6 +66,40 @@ export function layerNormBackward(
   return { dinp, dweight, dbias };
 }
 
+/** A residual add fused with the LayerNorm after it: sum = x + y [R, C], and layerNormForward of sum. */
+export function residualLayerNormForward(
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  bias: ArrayLike<number>,
+  R: number,
+  C: number,
+  eps: number,
+): { sum: Float64Array; out: Float64Array; mean: Float64Array; rstd: Float64Array } {
+  const sum = Float64Array.from(x, (v, i) => v + y[i]);
+  return { sum, ...layerNormForward(sum, weight, bias, R, C, eps) };
+}
+
+/**
+ * Gradients of residualLayerNormForward given dout [R, C] and dsum [R, C], the gradient the sum receives from
+ * its other consumers (null: none). x and y get the same gradient, ds = dinp + dsum.
+ */
+export function residualLayerNormBackward(
+  dout: ArrayLike<number>,
+  dsum: ArrayLike<number> | null,
+  x: ArrayLike<number>,
+  y: ArrayLike<number>,
+  weight: ArrayLike<number>,
+  R: number,
+  C: number,
+  eps: number,
+): { ds: Float64Array; dweight: Float64Array; dbias: Float64Array } {
+  const sum = Float64Array.from(x, (v, i) => v + y[i]);
+  const { dinp, dweight, dbias } = layerNormBackward(dout, sum, weight, R, C, eps);
+  const ds = dsum ? dinp.map((v, i) => v + dsum[i]) : dinp;
+  return { ds, dweight, dbias };
+}
+
 const qkvIndex = (b: number, t: number, which: number, h: number, d: number, T: number, C: number, HS: number) =>
   (b * T + t) * 3 * C + which * C + h * HS + d;
 

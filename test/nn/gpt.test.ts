@@ -6,7 +6,8 @@
 import { describe, it, expect } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { testRuntime, relL2 } from '../helpers.ts';
-import { GPT, Trainer, type GPTConfig } from '../../src/index.ts';
+import { GPT, Graph, Trainer, type GPTConfig } from '../../src/index.ts';
+import { gpt2ParamShapes, parseGPT2Config } from '../../src/io/gpt2.ts';
 import { parseSafetensors } from '../../src/io/safetensors.ts';
 
 const rt = await testRuntime();
@@ -77,5 +78,18 @@ describe.skipIf(!rt)('GPT gradient accumulation', () => {
     const split = await run(1, B);
     expect(Math.abs(split.loss - whole.loss)).toBeLessThan(1e-6);
     for (const [n, g] of whole.grads) expect(relL2(split.grads.get(n)!, g), n).toBeLessThan(1e-5);
+  });
+});
+
+describe('GPT graph', () => {
+  it('fuses each residual with the LayerNorm after it; parameters keep GPT-2\'s names, shapes and order', () => {
+    const cfg: GPTConfig = { vocab_size: 11, n_positions: 8, n_embd: 12, n_layer: 2, n_head: 3, layer_norm_epsilon: 1e-5 };
+    const g = new Graph();
+    new GPT(cfg).apply(g, g.tensor('tokens', [2, 8], 'input', 'i32'));
+    expect(g.ops.map((o) => o.name).filter((n) => /residual|ln_/.test(n))).toEqual([
+      'h.0.ln_1', 'h.0.residual_1 + h.0.ln_2', 'h.0.residual_2 + h.1.ln_1', 'h.1.residual_1 + h.1.ln_2', 'h.1.residual_2 + ln_f',
+    ]);
+    const want = gpt2ParamShapes(parseGPT2Config(cfg));
+    expect(g.params.map((p) => [p.tensor.name, p.tensor.shape])).toEqual([...want]);
   });
 });
