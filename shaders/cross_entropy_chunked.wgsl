@@ -11,11 +11,17 @@
 //   grad    (per chunk, one thread per element): dlogits_c from rows
 // Dispatch: stats, combine (ceil(R / 64), 1, 1); grad ceil(R·n / 256) workgroups of 256 folded into y past
 // 65535 (params.stride).
+// Mixed precision: logits and dlogits have element types L_T and G_T (f16 there; the math is f32), and with
+// LOSS_SCALE the gradient is also multiplied by the dynamic loss scale, status[5] (see grad_norm.wgsl).
+#if {{F16}}
+enable f16;
+#endif
+#include "lib/half"
 struct Params { R: u32, n: u32, v0: u32, chunk: u32, nc: u32, Vc: u32, grad_scale: f32, stride: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
 // ---- stats: logits (read), labels (read), stats (write) ----
-@group(0) @binding(1) var<storage, read> s_logits: array<f32>;
+@group(0) @binding(1) var<storage, read> s_logits: array<{{L_T}}>;
 @group(0) @binding(2) var<storage, read> s_labels: array<i32>;
 @group(0) @binding(3) var<storage, read_write> s_stats: array<f32>;
 
@@ -26,16 +32,16 @@ fn stats(@builtin(global_invocation_id) gid: vec3u) {
   let n = params.n;
   let base = r * n;
   var mx = -3.402823e38;
-  for (var v = 0u; v < n; v++) { mx = max(mx, s_logits[base + v]); }
+  for (var v = 0u; v < n; v++) { mx = max(mx, f32(s_logits[base + v])); }
   var s = 0.0;
   for (var b0 = 0u; b0 < n; b0 += 64u) {
     var block = 0.0;
-    for (var v = b0; v < min(b0 + 64u, n); v++) { block += exp(s_logits[base + v] - mx); }
+    for (var v = b0; v < min(b0 + 64u, n); v++) { block += exp(f32(s_logits[base + v]) - mx); }
     s += block;
   }
   let label = u32(s_labels[r]);
   var ll = 0.0;
-  if (label >= params.v0 && label < params.v0 + n) { ll = s_logits[base + label - params.v0]; }
+  if (label >= params.v0 && label < params.v0 + n) { ll = f32(s_logits[base + label - params.v0]); }
   let o = (params.chunk * params.R + r) * 3u;
   s_stats[o] = mx;
   s_stats[o + 1u] = s;
@@ -68,10 +74,16 @@ fn combine(@builtin(global_invocation_id) gid: vec3u) {
 }
 
 // ---- grad: logits (read), labels (read), rows (read), dlogits (write) ----
-@group(0) @binding(1) var<storage, read> g_logits: array<f32>;
+@group(0) @binding(1) var<storage, read> g_logits: array<{{L_T}}>;
 @group(0) @binding(2) var<storage, read> g_labels: array<i32>;
 @group(0) @binding(3) var<storage, read> g_rows: array<f32>;
-@group(0) @binding(4) var<storage, read_write> g_dlogits: array<f32>;
+@group(0) @binding(4) var<storage, read_write> g_dlogits: array<{{G_T}}>;
+#if {{LOSS_SCALE}}
+@group(0) @binding(5) var<storage, read> g_status: array<f32>;
+fn grad_scale() -> f32 { return params.grad_scale * g_status[5]; }
+#else
+fn grad_scale() -> f32 { return params.grad_scale; }
+#endif
 
 @compute @workgroup_size(256)
 fn grad(@builtin(global_invocation_id) gid: vec3u) {
@@ -80,6 +92,6 @@ fn grad(@builtin(global_invocation_id) gid: vec3u) {
   if (i >= params.R * n) { return; }
   let r = i / n;
   let v = i % n;
-  let p = exp(g_logits[i] - g_rows[2u * r]) * g_rows[2u * r + 1u];
-  g_dlogits[i] = (p - select(0.0, 1.0, params.v0 + v == u32(g_labels[r]))) * params.grad_scale;
+  let p = exp(f32(g_logits[i]) - g_rows[2u * r]) * g_rows[2u * r + 1u];
+  g_dlogits[i] = to_{{G_T}}((p - select(0.0, 1.0, params.v0 + v == u32(g_labels[r]))) * grad_scale());
 }

@@ -21,6 +21,11 @@
 // rows v0…v1−1 only (a model whose wte exceeds one binding runs forward and backward_wte once per chunk):
 // forward writes only positions whose token is in the range (each position by exactly one chunk), and
 // backward_wte buckets of ids outside it do nothing.
+// Mixed precision: out and dout have element type ACT_T (f16 there); the tables and their gradients are f32.
+#if {{F16}}
+enable f16;
+#endif
+#include "lib/half"
 struct Params { B: u32, T: u32, C: u32, stride: u32, v0: u32, v1: u32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
@@ -28,7 +33,7 @@ struct Params { B: u32, T: u32, C: u32, stride: u32, v0: u32, v1: u32 }
 @group(0) @binding(1) var<storage, read> f_tokens: array<i32>;
 @group(0) @binding(2) var<storage, read> f_wte: array<f32>;
 @group(0) @binding(3) var<storage, read> f_wpe: array<f32>;
-@group(0) @binding(4) var<storage, read_write> f_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> f_out: array<{{ACT_T}}>;
 
 @compute @workgroup_size(256)
 fn forward(@builtin(global_invocation_id) gid: vec3u) {
@@ -40,11 +45,11 @@ fn forward(@builtin(global_invocation_id) gid: vec3u) {
   let t = row % params.T;
   let tok = u32(f_tokens[row]);
   if (tok < params.v0 || tok >= params.v1) { return; }
-  f_out[i] = f_wte[(tok - params.v0) * C + c] + f_wpe[t * C + c];
+  f_out[i] = to_{{ACT_T}}(f_wte[(tok - params.v0) * C + c] + f_wpe[t * C + c]);
 }
 
 // ---- backward_wpe: bindings dout (read); dwpe (write) ----
-@group(0) @binding(1) var<storage, read> p_dout: array<f32>;
+@group(0) @binding(1) var<storage, read> p_dout: array<{{ACT_T}}>;
 @group(0) @binding(2) var<storage, read_write> p_dwpe: array<f32>;
 
 @compute @workgroup_size(256)
@@ -53,12 +58,12 @@ fn backward_wpe(@builtin(global_invocation_id) gid: vec3u) {
   let TC = params.T * params.C;
   if (i >= TC) { return; }
   var s = 0.0;
-  for (var b = 0u; b < params.B; b++) { s += p_dout[b * TC + i]; }
+  for (var b = 0u; b < params.B; b++) { s += f32(p_dout[b * TC + i]); }
   p_dwpe[i] += s;
 }
 
 // ---- backward_wte: bindings dout, offsets, ids, positions (read); dwte (write) ----
-@group(0) @binding(1) var<storage, read> w_dout: array<f32>;
+@group(0) @binding(1) var<storage, read> w_dout: array<{{ACT_T}}>;
 @group(0) @binding(2) var<storage, read> w_offsets: array<i32>;
 @group(0) @binding(3) var<storage, read> w_ids: array<i32>;
 @group(0) @binding(4) var<storage, read> w_positions: array<i32>;
@@ -79,7 +84,7 @@ fn backward_wte(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) 
   let row = (id - params.v0) * C;
   for (var c = lid.x; c < C; c += WT) {
     var s = 0.0;
-    for (var p = start; p < end; p++) { s += w_dout[u32(w_positions[p]) * C + c]; }
+    for (var p = start; p < end; p++) { s += f32(w_dout[u32(w_positions[p]) * C + c]); }
     w_dwte[row + c] += s;
   }
 }

@@ -13,15 +13,21 @@
 // Epilogue (in order): × alpha (1 unless scaled, e.g. LoRA's alpha/rank); + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE, needed by
 // the backward of gelu/silu); act (ACT); += the old C (ACCUMULATE, for parameter gradients).
 // Dispatch: (ceil(N/BN), ceil(M/BM), batch).
+// Element types (defines A_T, B_T, C_T: f32, or f16 under mixed precision; C_T also types `pre`): loads
+// convert to f32, products accumulate in f32, stores round once (lib/half).
+#if {{F16}}
+enable f16;
+#endif
 #include "lib/activation"
+#include "lib/half"
 
 struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
-@group(0) @binding(1) var<storage, read> A: array<f32>;
-@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<{{A_T}}>;
+@group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
-@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<{{C_T}}>;
+@group(0) @binding(5) var<storage, read_write> pre: array<{{C_T}}>;
 
 #include "lib/matmul_epilogue"
 
@@ -40,18 +46,18 @@ var<workgroup> Bs: array<f32, BK * BN>;   // Bs[k*BN + n]
 fn load_a(b: u32, m: u32, k: u32) -> f32 {
   if (m >= dims.M || k >= dims.K) { return 0.0; }
 #if {{TRANS_A}}
-  return A[b * dims.strideA + k * dims.M + m];
+  return f32(A[b * dims.strideA + k * dims.M + m]);
 #else
-  return A[b * dims.strideA + m * dims.K + k];
+  return f32(A[b * dims.strideA + m * dims.K + k]);
 #endif
 }
 
 fn load_b(b: u32, k: u32, n: u32) -> f32 {
   if (k >= dims.K || n >= dims.N) { return 0.0; }
 #if {{TRANS_B}}
-  return B[b * dims.strideB + n * dims.K + k];
+  return f32(B[b * dims.strideB + n * dims.K + k]);
 #else
-  return B[b * dims.strideB + k * dims.N + n];
+  return f32(B[b * dims.strideB + k * dims.N + n]);
 #endif
 }
 

@@ -28,23 +28,29 @@
 // Epilogue (in order): × alpha (1 unless scaled, e.g. LoRA's alpha/rank); + bias[n] (HAS_BIAS); store the pre-activation to `pre` (STORE_PRE); act (ACT);
 // += the old C (ACCUMULATE). Dispatch: (ceil(N/8), ceil(M/(2·WG)), batch).
 enable subgroups;
+// Element types (defines A_T, B_T, C_T: f32, or f16 under mixed precision; C_T also types `pre`): loads
+// convert to f32, products accumulate in f32, stores round once (lib/half).
+#if {{F16}}
+enable f16;
+#endif
 #include "lib/activation"
+#include "lib/half"
 
 struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> dims: Dims;
 #if {{VEC_A}}
-@group(0) @binding(1) var<storage, read> A: array<vec4f>;
+@group(0) @binding(1) var<storage, read> A: array<vec4<{{A_T}}>>;
 #else
-@group(0) @binding(1) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> A: array<{{A_T}}>;
 #endif
 #if {{VEC_B}}
-@group(0) @binding(2) var<storage, read> B: array<vec4f>;
+@group(0) @binding(2) var<storage, read> B: array<vec4<{{B_T}}>>;
 #else
-@group(0) @binding(2) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> C: array<f32>;
-@group(0) @binding(5) var<storage, read_write> pre: array<f32>;
+@group(0) @binding(4) var<storage, read_write> C: array<{{C_T}}>;
+@group(0) @binding(5) var<storage, read_write> pre: array<{{C_T}}>;
 
 const WG: u32 = {{WG}}u;
 
@@ -68,9 +74,9 @@ fn a_at(base: u32, m: u32, k: u32) -> f32 {
 #else
   let kc = min(k, dims.K - 1u);
 #if {{TRANS_A}}
-  let v = A[base + kc * dims.M + m];
+  let v = f32(A[base + kc * dims.M + m]);
 #else
-  let v = A[base + m * dims.K + kc];
+  let v = f32(A[base + m * dims.K + kc]);
 #endif
   return select(0.0, v, k < dims.K);
 #endif
@@ -79,7 +85,7 @@ fn a_at(base: u32, m: u32, k: u32) -> f32 {
 // This lane's own a(m, k0 .. k0+3).
 fn own_a(base: u32, m: u32, k0: u32) -> vec4f {
 #if {{VEC_A}}
-  return A[(base + m * dims.K + k0) / 4u];
+  return vec4f(A[(base + m * dims.K + k0) / 4u]);
 #else
   return vec4f(a_at(base, m, k0), a_at(base, m, k0 + 1u), a_at(base, m, k0 + 2u), a_at(base, m, k0 + 3u));
 #endif
@@ -93,9 +99,9 @@ fn b_at(base: u32, k: u32, n: u32) -> f32 {
   let kc = min(k, dims.K - 1u);
   let nc = min(n, dims.N - 1u);
 #if {{TRANS_B}}
-  let v = B[base + nc * dims.K + kc];
+  let v = f32(B[base + nc * dims.K + kc]);
 #else
-  let v = B[base + kc * dims.N + nc];
+  let v = f32(B[base + kc * dims.N + nc]);
 #endif
   return select(0.0, v, k < dims.K);
 #endif
@@ -106,7 +112,7 @@ fn lane_b(base: u32, k0: u32, n0: u32, s: u32) -> vec4f {
 #if {{TRANS_B}}
   let n = n0 + (s & 7u);
 #if {{VEC_B}}
-  return B[(base + min(n, dims.N - 1u) * dims.K + k0) / 4u];
+  return vec4f(B[(base + min(n, dims.N - 1u) * dims.K + k0) / 4u]);
 #else
   return vec4f(b_at(base, k0, n), b_at(base, k0 + 1u, n), b_at(base, k0 + 2u, n), b_at(base, k0 + 3u, n));
 #endif
@@ -114,7 +120,7 @@ fn lane_b(base: u32, k0: u32, n0: u32, s: u32) -> vec4f {
   let k = k0 + (s & 3u);
   let n = n0 + 4u * ((s >> 2u) & 1u);
 #if {{VEC_B}}
-  let v = B[(base + min(k, dims.K - 1u) * dims.N + min(n, dims.N - 4u)) / 4u];
+  let v = vec4f(B[(base + min(k, dims.K - 1u) * dims.N + min(n, dims.N - 4u)) / 4u]);
   return select(vec4f(0.0), v, k < dims.K);
 #else
   return vec4f(b_at(base, k, n), b_at(base, k, n + 1u), b_at(base, k, n + 2u), b_at(base, k, n + 3u));

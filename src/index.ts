@@ -58,6 +58,6 @@ export { TokenLoader, LoaderError } from './data/loader.ts';
 export type { LoaderOptions, LoaderState, TokenBatch } from './data/loader.ts';
 export { recordLayerNormForward, recordLayerNormBackward } from './ops/layernorm.ts';
 export { recordCrossEntropy } from './ops/loss.ts';
-export { recordOptimizer, stepValues, withDefaults } from './optim/optimizer.ts';
+export { recordOptimizer, recordGradClip, stepValues, withDefaults } from './optim/optimizer.ts';
 export { enableAutotune, fileTuneStore, localStorageTuneStore, memoryTuneStore, matmulCandidates, shapeClass, MatmulTuner } from './gpu/autotune.ts';
 export type { TuneStore, TunedEntry } from './gpu/autotune.ts';

@@ -3,15 +3,20 @@
 // first checked against the other version (and LayerNorm against a CPU forward), then timed, interleaved
 // round by round in one process. Figures are GB/s of storage traffic (the kernels are memory-bound).
 //   LayerNorm forward / backward: one workgroup per row (GPU default) vs one thread per row (CPU adapters)
+//   residual + LayerNorm forward / backward (GPT-2's pre-LN blocks): the add, LayerNorm and gradient-copy
+//     kernels (6 dispatches) vs the fused residual_layernorm kernels (3), the adapter's row variant in both
 //   cross-entropy: one workgroup per row vs one thread per row
 //   AdamW update: scalar vs vec4 (the recorder picks vec4 for 4-aligned windows)
+//   gradient norm + non-finite check: workgroup reduction (GPU default) vs thread per part (CPU adapters),
+//     each checked against a float64 norm
 //
 //   npx vite build && node bench/lab/rows.mjs [--iters=7]
 import { ensureNodeWebGPU, median } from '../peers/env.mjs';
 import {
-  createRuntime, adapterName, Recorder, encodeCommands, createStorage, writeArray, readF32,
+  createRuntime, adapterName, Recorder, encodeCommands, grid1d, createStorage, writeArray, readF32,
   recordLayerNormForward, recordLayerNormBackward, recordCrossEntropy, recordOptimizer, stepValues, withDefaults,
 } from '../../dist/index.js';
+import * as lib from '../../dist/index.js';
 
 const flags = Object.fromEntries(process.argv.slice(2).filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
 const iters = Number(flags.iters ?? 7);
@@ -49,6 +54,43 @@ for (const [R, C] of [[512, 128], [1024, 768]]) {
   const rs = 1 / Math.sqrt(row.reduce((s, v) => s + (v - mu) ** 2, 0) / C + 1e-5);
   cases.push({ name: `layernorm fwd+bwd ${R}×${C}`, versions, bytes: 4 * (6 * R * C + 6 * C + 4 * R), cpuRow0: Float32Array.from(row, (v, c) => (v - mu) * rs * w[c] + b[c]) });
 }
+// Residual + LayerNorm as in a GPT block: s = x + y, out = LayerNorm(s); backward with dsum (the gradient s gets
+// from the next block) and both addends' gradients assigned. The add and the copies are add.wgsl's kernels.
+const addKernel = (rec, label, entry, x, y, out, n, accumulate) => {
+  const g = grid1d(n);
+  return rec.dispatch({
+    label, shader: 'add', entry, bindings: ['read', 'read', 'write'], defines: { ACCUMULATE: accumulate, F16: false, X_T: 'f32', Y_T: 'f32', OUT_T: 'f32' },
+    uniform: [['u32', n], ['u32', g.stride]], resources: [x, y, out], workgroups: g.workgroups, cost: { flops: n, bytes: 12 * n },
+  });
+};
+for (const [R, C] of [[512, 128], [1024, 768]]) {
+  const xs = rand(R * C, 11), ys = rand(R * C, 12), w = rand(C, 13), b = rand(C, 14);
+  const x = view(R * C, xs), y = view(R * C, ys), weight = view(C, w), bias = view(C, b), dout = view(R * C, rand(R * C, 15));
+  const dsumData = rand(R * C, 16);
+  const versions = {};
+  for (const fused of [false, true]) {
+    const sum = view(R * C), out = view(R * C), mean = view(R), rstd = view(R), dx = view(R * C), dy = view(R * C), dweight = view(C), dbias = view(C);
+    const dsum = view(R * C, dsumData);
+    const rec = new Recorder(rt);
+    if (fused) {
+      await recordLayerNormForward(rec, 'add+ln', { inp: x, residual: { y, sum }, weight, bias, out, mean, rstd, R, C, eps: 1e-5 });
+      await recordLayerNormBackward(rec, 'add+ln back', { dout, inp: sum, weight, mean, rstd, dweight, dbias, R, C, residual: { dsum, dx, accumulateX: false, dy, accumulateY: false } });
+    } else {
+      // As the unfused graph: dsum is the sum's gradient buffer, which LayerNorm's dinp adds into (timed runs keep adding).
+      await addKernel(rec, 'add', 'add', x, y, sum, R * C, false);
+      await recordLayerNormForward(rec, 'ln', { inp: sum, weight, bias, out, mean, rstd, R, C, eps: 1e-5 });
+      await recordLayerNormBackward(rec, 'ln back', { dout, inp: sum, weight, mean, rstd, dinp: dsum, dweight, dbias, R, C, accumulate: true });
+      await addKernel(rec, 'copy → dx', 'copy_grad', dsum, rec.dummy('read'), dx, R * C, false);
+      await addKernel(rec, 'copy → dy', 'copy_grad', dsum, rec.dummy('read'), dy, R * C, false);
+    }
+    versions[fused ? 'fused residual+layernorm' : 'add + layernorm (2 kernels)'] = { rec, outputs: [out, sum, dx, dy, dweight] };
+  }
+  const row = Float32Array.from(xs.subarray(0, C), (v, c) => v + ys[c]), mu = row.reduce((a, v) => a + v, 0) / C;
+  const rs = 1 / Math.sqrt(row.reduce((a, v) => a + (v - mu) ** 2, 0) / C + 1e-5);
+  // Least traffic of the fused pair: forward reads x, y and writes s, out; the row backward reads dout, dsum, s and
+  // writes dx, dy; the parameter backward reads dout and s.
+  cases.push({ name: `residual+layernorm fwd+bwd ${R}×${C}`, versions, bytes: 4 * (11 * R * C + 6 * C + 4 * R), cpuRow0: Float32Array.from(row, (v, c) => (v - mu) * rs * w[c] + b[c]) });
+}
 for (const [R, V] of [[512, 256], [256, 8192]]) {
   const logits = view(R * V, rand(R * V, 5)), labels = view(R, Int32Array.from({ length: R }, (_, i) => (i * 7919) % V));
   const versions = {};
@@ -77,6 +119,23 @@ for (const [R, V] of [[512, 256], [256, 8192]]) {
   }
   cases.push({ name: `adamw update ${n} params`, versions, bytes: 4 * 7 * n });
 }
+// Gradient norm with the non-finite check, as the trainer records it every step (reads grads and weights).
+if (typeof lib.recordGradClip !== 'function') console.log(JSON.stringify({ lab: 'rows', case: 'grad norm', skipped: 'recordGradClip is not exported by dist/index.js' }));
+else for (const n of [269_328, 1_048_576 + 4096]) {
+  const g = rand(n, 8), grads = view(n, g), params = view(n, rand(n, 9));
+  const loss = view(4, new Float32Array([1.5, 0, 0, 0]));
+  const step = rt.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  writeArray(rt.device, step, 0, new Float32Array([1e-3, 1e-3, 1, 1]));
+  const versions = {};
+  for (const perThread of [false, true]) {
+    const clip = view(8, new Float32Array([0, 1, 0, 0, 0, 0, 0, 0]));
+    const rec = new Recorder(rt);
+    await lib.recordGradClip(rec, grads.buffer, n, 1, clip, undefined, { mode: 'skip', loss, step, params: params.buffer }, perThread);
+    versions[perThread ? 'thread per part' : 'workgroups'] = { rec, outputs: [clip] };
+  }
+  const norm = Math.sqrt(g.reduce((s, x) => s + x * x, 0));
+  cases.push({ name: `grad norm + check ${n} params`, versions, bytes: 4 * 2 * n, cpuNorm: norm });
+}
 
 const lines = [];
 for (const cs of cases) {
@@ -91,6 +150,10 @@ for (const cs of cases) {
     const diff = Math.max(...outs[names[0]].map((o, i) => maxDiff(o, outs[names[1]][i])));
     check = `versions agree to ${diff.toExponential(1)}`;
     if (!(diff < 1e-4)) throw new Error(`${cs.name}: the versions disagree (${diff})`);
+    for (const name of cs.cpuNorm === undefined ? [] : names) {
+      const [norm, , skip] = outs[name][0];
+      if (!(Math.abs(norm - cs.cpuNorm) <= 1e-5 * cs.cpuNorm) || skip !== 0) throw new Error(`${cs.name}, ${name}: norm ${norm} (skip ${skip}) vs the CPU's ${cs.cpuNorm}`);
+    }
     if (cs.cpuRow0) {
       const d = maxDiff(outs[names[0]][0].subarray(0, cs.cpuRow0.length), cs.cpuRow0);
       if (!(d < 1e-4)) throw new Error(`${cs.name}: row 0 differs from the CPU by ${d}`);

@@ -1,5 +1,5 @@
 // The matmul epilogue, shared by matmul.wgsl and matmul_sg.wgsl (which declare `dims`, `bias`, `pre` and
-// `C` and include lib/activation). For output (m, n) of batch b, in order: × alpha; + bias[n] (HAS_BIAS);
+// `C` of element type C_T, and include lib/activation and lib/half). Accumulation and the epilogue are f32. For output (m, n) of batch b, in order: × alpha; + bias[n] (HAS_BIAS);
 // store the pre-activation (STORE_PRE); act (ACT); += the old C (ACCUMULATE). Outside M×N: nothing.
 fn store(b: u32, m: u32, n: u32, acc: f32) {
   if (m >= dims.M || n >= dims.N) { return; }
@@ -9,11 +9,11 @@ fn store(b: u32, m: u32, n: u32, acc: f32) {
   v += bias[n];
 #endif
 #if {{STORE_PRE}}
-  pre[idx] = v;
+  pre[idx] = to_{{C_T}}(v);
 #endif
   v = act_forward(v);
 #if {{ACCUMULATE}}
-  v += C[idx];
+  v += f32(C[idx]);
 #endif
-  C[idx] = v;
+  C[idx] = to_{{C_T}}(v);
 }

@@ -6,6 +6,23 @@ export interface View {
   buffer: GPUBuffer;
   offset: number;
   size: number;
+  /** The element type when it is not f32 (or i32, which kernels know from their binding): f16 activations. */
+  dtype?: 'f16';
+}
+
+/** The WGSL scalar type of a float view's elements: 'f16' for a half-precision view, else 'f32'. */
+export function floatType(v: View): 'f32' | 'f16' {
+  return v.dtype === 'f16' ? 'f16' : 'f32';
+}
+
+/** A kernel's element-type defines from the views its bindings take (define name → view), and F16 if any is f16. */
+export function typeDefines(views: Record<string, View>): Record<string, string | boolean> {
+  const d: Record<string, string | boolean> = { F16: false };
+  for (const [name, v] of Object.entries(views)) {
+    d[name] = floatType(v);
+    if (d[name] === 'f16') d.F16 = true;
+  }
+  return d;
 }
 
 export function storageUsage(): number {
@@ -88,6 +105,25 @@ export async function readBuffer(device: GPUDevice, src: GPUBuffer, offset = 0, 
   } finally {
     staging.destroy();
   }
+}
+
+/** Decodes IEEE half-precision bit patterns to numbers. */
+export function halfToFloat(bits: Uint16Array, count = bits.length): Float32Array {
+  const out = new Float32Array(count);
+  for (let i = 0; i < count; i++) {
+    const h = bits[i];
+    const sign = h & 0x8000 ? -1 : 1;
+    const e = (h >> 10) & 0x1f;
+    const m = h & 0x3ff;
+    out[i] = e === 0 ? sign * m * 2 ** -24 : e === 31 ? (m ? NaN : sign * Infinity) : sign * (1 + m / 1024) * 2 ** (e - 15);
+  }
+  return out;
+}
+
+/** `count` floats of a view as f32, decoding an f16 view. */
+export async function readFloats(device: GPUDevice, view: View, count: number): Promise<Float32Array> {
+  const bytes = await readBuffer(device, view.buffer, view.offset, view.size);
+  return view.dtype === 'f16' ? halfToFloat(new Uint16Array(bytes), count) : new Float32Array(bytes, 0, count);
 }
 
 export async function readF32(device: GPUDevice, view: View): Promise<Float32Array> {

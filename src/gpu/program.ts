@@ -4,7 +4,7 @@
 // compile, no allocation, no bind-group creation, only setPipeline / setBindGroup / dispatch calls.
 import { KernelRegistry, bindGroup, createUniform, uniformData, type Binding, type BindingKind } from './kernels.ts';
 import type { Defines } from './shaders.ts';
-import { createStorage } from './buffers.ts';
+import { createStorage, type View } from './buffers.ts';
 import type { Runtime } from './device.ts';
 
 export interface Cost {
@@ -40,6 +40,11 @@ export interface DispatchSpec {
   resources: readonly Binding[];
   workgroups: [number, number, number];
   cost: Cost;
+  /**
+   * The kernel takes f16 views: its defines type each float binding (see floatType). Without it, an f16 view
+   * among the resources is an error naming the dispatch, never a silent reinterpretation of the bytes.
+   */
+  f16?: boolean;
 }
 
 /** 1-D work of n items in workgroups of `size`, folded into a 2-D grid past the per-dimension limit. */
@@ -66,6 +71,12 @@ export class Recorder {
   }
 
   async dispatch(spec: DispatchSpec): Promise<void> {
+    if (!spec.f16) {
+      const half = spec.resources.findIndex((r) => 'buffer' in r && (r as View).dtype === 'f16');
+      if (half >= 0) {
+        throw new Error(`${spec.label}: kernel ${spec.shader}.${spec.entry} does not take f16 tensors (binding ${half + (spec.uniform ? 1 : 0)}); this op does not support precision 'f16'`);
+      }
+    }
     const kinds: BindingKind[] = spec.uniform ? ['uniform', ...spec.bindings] : [...spec.bindings];
     const kernel = await this.registry.get(spec.shader, spec.entry, kinds, spec.defines ?? {});
     const resources: Binding[] = [...spec.resources];

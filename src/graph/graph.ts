@@ -11,17 +11,30 @@ import type { View } from '../gpu/buffers.ts';
  */
 export type TensorKind = 'input' | 'labels' | 'param' | 'activation' | 'aux';
 
+/** Element types: f32, i32 (token ids, labels), f16 (activations and their gradients under mixed precision). */
+export type DType = 'f32' | 'i32' | 'f16';
+
+/** Bytes a tensor of `elements` of `dtype` takes in a buffer (f16 rounded up to whole 4-byte words). */
+export function dtypeBytes(dtype: DType, elements: number): number {
+  return dtype === 'f16' ? Math.ceil(elements / 2) * 4 : elements * 4;
+}
+
 export class Tensor {
   constructor(
     readonly id: number,
     readonly name: string,
     readonly shape: readonly number[],
     readonly kind: TensorKind,
-    readonly dtype: 'f32' | 'i32' = 'f32',
+    readonly dtype: DType = 'f32',
   ) {}
 
   get size(): number {
     return this.shape.reduce((a, b) => a * b, 1);
+  }
+
+  /** Bytes of the tensor's value (and of its gradient, which has its dtype). */
+  get bytes(): number {
+    return dtypeBytes(this.dtype, this.size);
   }
 
   toString(): string {
@@ -36,8 +49,13 @@ export class ShapeError extends Error {
 /** What an op sees while recording: the buffers of its tensors and of their gradients. */
 export interface OpContext {
   rec: Recorder;
-  /** The buffer range holding a tensor's value. */
+  /** The buffer range holding a tensor's value (an f16 tensor's view says so in its dtype). */
   value(t: Tensor): View;
+  /**
+   * A parameter as a matmul operand: its f16 copy under mixed precision (refreshed after every update),
+   * else its f32 value. Kernels that need the exact weight (LayerNorm's scale, biases) use value().
+   */
+  operand(t: Tensor): View;
   /** The buffer range of a tensor's gradient, or null when the tensor needs none. */
   grad(t: Tensor): View | null;
   /** Whether this op adds into grad(t) (another op wrote it first) rather than assigning it. */
@@ -48,6 +66,11 @@ export interface OpContext {
   microBatches: number;
   /** The step's loss scalar (accumulating); only loss ops write it. */
   lossScalar: View;
+  /**
+   * Under mixed precision, the status words whose element 5 is the dynamic loss scale (see grad_norm.wgsl):
+   * loss ops multiply the gradient they seed by it. Null otherwise.
+   */
+  lossScale: View | null;
   /** Whether this recording is for training (gradients wanted) or inference. */
   training: boolean;
 }
@@ -109,6 +132,8 @@ export class Graph {
   readonly parts = new Map<Tensor, Tensor[]>();
   /** The largest storage binding the target device allows (maxStorageBufferBindingSize), when known. */
   maxBindingBytes?: number;
+  /** The dtype of activations created without an explicit one: 'f16' under mixed precision. */
+  activationDtype: 'f32' | 'f16' = 'f32';
   private readonly names = new Set<string>();
   private readonly counters = new Map<string, number>();
 
@@ -128,11 +153,12 @@ export class Graph {
     return name;
   }
 
-  tensor(name: string, shape: readonly number[], kind: TensorKind, dtype: 'f32' | 'i32' = 'f32'): Tensor {
+  /** A tensor; an activation without an explicit dtype gets the graph's activationDtype. */
+  tensor(name: string, shape: readonly number[], kind: TensorKind, dtype?: DType): Tensor {
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 1) throw new ShapeError(`${name}: invalid shape [${shape.join(', ')}]`);
     }
-    const t = new Tensor(this.tensors.length, name, [...shape], kind, dtype);
+    const t = new Tensor(this.tensors.length, name, [...shape], kind, dtype ?? (kind === 'activation' ? this.activationDtype : 'f32'));
     this.tensors.push(t);
     return t;
   }

@@ -88,7 +88,7 @@ class LinearOp implements Op {
     const { x, W, b, y, pre } = this;
     return recordMatmul(ctx.rec, {
       label: `${this.name} forward`,
-      A: ctx.value(x), B: ctx.value(W), C: ctx.value(y), M: this.M, N: this.N, K: this.K,
+      A: ctx.value(x), B: ctx.operand(W), C: ctx.value(y), M: this.M, N: this.N, K: this.K,
       bias: b ? ctx.value(b) : undefined, act: this.act, pre: pre ? ctx.value(pre) : undefined,
     });
   }
@@ -111,7 +111,7 @@ class LinearOp implements Op {
     if (db) await recordBiasGrad(ctx.rec, `${name} db`, dpre, db, M, N);
     const dx = ctx.grad(x);
     if (dx) {
-      await recordMatmul(ctx.rec, { label: `${name} dx`, A: dpre, B: ctx.value(W), C: dx, M, N: K, K: N, transB: true, accumulate: ctx.accumulates(x) });
+      await recordMatmul(ctx.rec, { label: `${name} dx`, A: dpre, B: ctx.operand(W), C: dx, M, N: K, K: N, transB: true, accumulate: ctx.accumulates(x) });
     }
   }
 }

@@ -64,9 +64,9 @@ class LoraLinearOp implements Op {
   async forward(ctx: OpContext): Promise<void> {
     const { x, W, b, A, B, u, M, K, N, r, s, name } = this;
     const z = ctx.value(this.z ?? this.y);
-    await recordMatmul(ctx.rec, { label: `${name} lora x·A`, A: ctx.value(x), B: ctx.value(A), C: ctx.value(u), M, N: r, K });
-    await recordMatmul(ctx.rec, { label: `${name} forward`, A: ctx.value(x), B: ctx.value(W), C: z, M, N, K, bias: b ? ctx.value(b) : undefined });
-    await recordMatmul(ctx.rec, { label: `${name} lora += s·u·B`, A: ctx.value(u), B: ctx.value(B), C: z, M, N, K: r, alpha: s, accumulate: true });
+    await recordMatmul(ctx.rec, { label: `${name} lora x·A`, A: ctx.value(x), B: ctx.operand(A), C: ctx.value(u), M, N: r, K });
+    await recordMatmul(ctx.rec, { label: `${name} forward`, A: ctx.value(x), B: ctx.operand(W), C: z, M, N, K, bias: b ? ctx.value(b) : undefined });
+    await recordMatmul(ctx.rec, { label: `${name} lora += s·u·B`, A: ctx.value(u), B: ctx.operand(B), C: z, M, N, K: r, alpha: s, accumulate: true });
     if (this.act !== 'none') await recordActivationForward(ctx.rec, `${name} ${this.act}`, this.act, z, ctx.value(this.y), M * N);
   }
 
@@ -87,13 +87,13 @@ class LoraLinearOp implements Op {
     const dB = ctx.grad(B);
     if (dB) await recordMatmul(ctx.rec, { label: `${name} lora dB`, A: ctx.value(u), B: dz, C: dB, M: r, N, K: M, transA: true, accumulate: true, alpha: s });
     const du = ctx.temp(1);
-    await recordMatmul(ctx.rec, { label: `${name} lora du`, A: dz, B: ctx.value(B), C: du, M, N: r, K: N, transB: true, alpha: s });
+    await recordMatmul(ctx.rec, { label: `${name} lora du`, A: dz, B: ctx.operand(B), C: du, M, N: r, K: N, transB: true, alpha: s });
     const dA = ctx.grad(A);
     if (dA) await recordMatmul(ctx.rec, { label: `${name} lora dA`, A: ctx.value(x), B: du, C: dA, M: K, N: r, K: M, transA: true, accumulate: true });
     const dx = ctx.grad(x);
     if (dx) {
-      await recordMatmul(ctx.rec, { label: `${name} dx`, A: dz, B: ctx.value(W), C: dx, M, N: K, K: N, transB: true, accumulate: ctx.accumulates(x) });
-      await recordMatmul(ctx.rec, { label: `${name} lora dx`, A: du, B: ctx.value(A), C: dx, M, N: K, K: r, transB: true, accumulate: true });
+      await recordMatmul(ctx.rec, { label: `${name} dx`, A: dz, B: ctx.operand(W), C: dx, M, N: K, K: N, transB: true, accumulate: ctx.accumulates(x) });
+      await recordMatmul(ctx.rec, { label: `${name} lora dx`, A: du, B: ctx.operand(A), C: dx, M, N: K, K: r, transB: true, accumulate: true });
     }
   }
 }

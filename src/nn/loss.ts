@@ -17,15 +17,15 @@ export function addLoss(g: Graph, kind: LossKind, pred: Tensor): Tensor {
   if (kind === 'cross-entropy') {
     const labels = g.tensor('labels', pred.shape.slice(0, -1).length ? pred.shape.slice(0, -1) : [1], 'labels', 'i32');
     if (parts) {
-      g.add(new ChunkedCrossEntropyOp(parts, labels, g.tensor('cross-entropy.losses', [R], 'activation'), R, D));
+      g.add(new ChunkedCrossEntropyOp(parts, labels, g.tensor('cross-entropy.losses', [R], 'activation', 'f32'), R, D));
       return labels;
     }
-    g.add(new LossOp('cross-entropy', kind, pred, labels, g.tensor('cross-entropy.losses', [R], 'activation'), R, D));
+    g.add(new LossOp('cross-entropy', kind, pred, labels, g.tensor('cross-entropy.losses', [R], 'activation', 'f32'), R, D));
     return labels;
   }
   if (kind === 'mse') {
     const target = g.tensor('target', pred.shape, 'labels', 'f32');
-    g.add(new LossOp('mse', kind, pred, target, g.tensor('mse.losses', [R], 'activation'), R, D));
+    g.add(new LossOp('mse', kind, pred, target, g.tensor('mse.losses', [R], 'activation', 'f32'), R, D));
     return target;
   }
   throw new ShapeError(`unknown loss '${kind as string}' (cross-entropy, mse)`);
@@ -58,17 +58,19 @@ class LossOp implements Op {
   async forward(ctx: OpContext): Promise<void> {
     const { R, D, name } = this;
     // Without a gradient buffer (inference), the gradient goes to a scratch buffer nobody reads.
-    const dpred = ctx.grad(this.pred) ?? ctx.temp(0);
+    const grad = ctx.grad(this.pred);
+    const dpred = grad ?? ctx.temp(0);
+    const lossScale = grad ? ctx.lossScale : null;
     const losses = ctx.value(this.losses);
     const perRow = this.kind === 'mse' ? 1 / (R * D) : 1 / R;
     const gradScale = perRow / ctx.microBatches;
     if (this.kind === 'cross-entropy') {
       await recordCrossEntropy(ctx.rec, `${name} forward+backward`, {
-        logits: ctx.value(this.pred), labels: ctx.value(this.labels), losses, dlogits: dpred, R, V: D, gradScale,
+        logits: ctx.value(this.pred), labels: ctx.value(this.labels), losses, dlogits: dpred, R, V: D, gradScale, lossScale,
       });
     } else {
       await recordMse(ctx.rec, `${name} forward+backward`, {
-        pred: ctx.value(this.pred), target: ctx.value(this.labels), losses, dpred, R, D, gradScale,
+        pred: ctx.value(this.pred), target: ctx.value(this.labels), losses, dpred, R, D, gradScale, lossScale,
       });
     }
     await recordScaledSum(ctx.rec, `${name} mean`, losses, ctx.lossScalar, R, gradScale);
@@ -111,7 +113,7 @@ class ChunkedCrossEntropyOp implements Op {
     await recordCrossEntropyChunked(ctx.rec, `${name} forward+backward`, {
       logits: this.parts.map((p) => ctx.value(p)), labels: ctx.value(this.labels), losses,
       dlogits: grads.every((g) => g) ? (grads as View[]) : null,
-      stats: ctx.temp(0), rows: ctx.temp(1), R, V, Vc: this.parts[0].shape[1], gradScale,
+      stats: ctx.temp(0), rows: ctx.temp(1), R, V, Vc: this.parts[0].shape[1], gradScale, lossScale: ctx.lossScale,
     });
     await recordScaledSum(ctx.rec, `${name} mean`, losses, ctx.lossScalar, R, gradScale);
   }

@@ -1,6 +1,7 @@
 // Records the elementwise activation kernels (shaders/activation.wgsl).
 import { grid1d, type Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { typeDefines, type View } from '../gpu/buffers.ts';
+
 
 export type Activation = 'none' | 'relu' | 'gelu' | 'silu' | 'tanh' | 'sigmoid';
 
@@ -18,13 +19,14 @@ export function recordActivationForward(rec: Recorder, label: string, act: Activ
     shader: 'activation',
     entry: 'forward',
     bindings: ['read', 'read', 'write'],
-    defines: { ACT: ACT_CODE[act], ACCUMULATE: false },
+    defines: { ACT: ACT_CODE[act], ACCUMULATE: false, ...typeDefines({ IN_T: x, SAVED_T: x, OUT_T: y }) },
     uniform: [
       ['u32', n],
       ['u32', g.stride],
     ],
     resources: [x, rec.dummy('read'), y],
     workgroups: g.workgroups,
+    f16: true,
     cost: { flops: n * 8, bytes: 8 * n },
   });
 }
@@ -46,13 +48,14 @@ export function recordActivationBackward(
     shader: 'activation',
     entry: 'backward',
     bindings: ['read', 'read', 'write'],
-    defines: { ACT: ACT_CODE[act], ACCUMULATE: accumulate },
+    defines: { ACT: ACT_CODE[act], ACCUMULATE: accumulate, ...typeDefines({ IN_T: dy, SAVED_T: saved, OUT_T: dx }) },
     uniform: [
       ['u32', n],
       ['u32', g.stride],
     ],
     resources: [dy, saved, dx],
     workgroups: g.workgroups,
+    f16: true,
     cost: { flops: n * 10, bytes: (accumulate ? 16 : 12) * n },
   });
 }

@@ -1,6 +1,6 @@
 // Records the elementwise add (residual connections) and the gradient copy (shaders/add.wgsl).
 import { grid1d, type Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { typeDefines, type View } from '../gpu/buffers.ts';
 
 function checkApart(label: string, reads: View[], write: View): void {
   for (const r of reads) {
@@ -19,13 +19,14 @@ export function recordAdd(rec: Recorder, label: string, a: { x: View; y: View; o
     shader: 'add',
     entry: 'add',
     bindings: ['read', 'read', 'write'],
-    defines: { ACCUMULATE: false },
+    defines: { ACCUMULATE: false, ...typeDefines({ X_T: a.x, Y_T: a.y, OUT_T: a.out }) },
     uniform: [
       ['u32', a.n],
       ['u32', g.stride],
     ],
     resources: [a.x, a.y, a.out],
     workgroups: g.workgroups,
+    f16: true,
     cost: { flops: a.n, bytes: 12 * a.n },
   });
 }
@@ -43,13 +44,14 @@ export function recordCopyGrad(
     shader: 'add',
     entry: 'copy_grad',
     bindings: ['read', 'read', 'write'],
-    defines: { ACCUMULATE: a.accumulate },
+    defines: { ACCUMULATE: a.accumulate, ...typeDefines({ X_T: a.src, Y_T: a.src, OUT_T: a.dst }) },
     uniform: [
       ['u32', a.n],
       ['u32', g.stride],
     ],
     resources: [a.src, rec.dummy('read'), a.dst],
     workgroups: g.workgroups,
+    f16: true,
     cost: { flops: a.accumulate ? a.n : 0, bytes: (a.accumulate ? 12 : 8) * a.n },
   });
 }

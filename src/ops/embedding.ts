@@ -1,7 +1,7 @@
 // Records the token + position embedding kernels (shaders/embedding.wgsl), and groups a batch's
 // positions by token id on the host (embeddingBuckets) so that the backward needs no float atomics.
 import { grid1d, type Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { typeDefines, type View } from '../gpu/buffers.ts';
 
 /**
  * Int32 elements to allocate for each of offsets, ids and positions so one set of buffers serves every
@@ -89,8 +89,10 @@ export function recordEmbeddingForward(
       ['u32', a.v0 ?? 0],
       ['u32', a.v1 ?? 0xffffffff],
     ],
+    defines: typeDefines({ ACT_T: a.out }),
     resources: [a.tokens, a.wte, a.wpe, a.out],
     workgroups: g.workgroups,
+    f16: true,
     cost: { flops: n, bytes: 4 * (3 * n + a.B * a.T) },
   });
 }
@@ -122,8 +124,10 @@ export async function recordEmbeddingBackward(
       ['u32', 0],
       ['u32', 0],
     ],
+    defines: typeDefines({ ACT_T: a.dout }),
     resources: [a.dout, a.dwpe],
     workgroups: gp.workgroups,
+    f16: true,
     cost: { flops: N * C, bytes: 4 * (N * C + 2 * T * C) },
   });
   await rec.dispatch({
@@ -139,8 +143,10 @@ export async function recordEmbeddingBackward(
       ['u32', a.v0 ?? 0],
       ['u32', a.v1 ?? 0xffffffff],
     ],
+    defines: typeDefines({ ACT_T: a.dout }),
     resources: [a.dout, a.offsets, a.ids, a.positions, a.dwte],
     workgroups: [Math.min(N, 65535), Math.ceil(N / 65535), 1],
+    f16: true,
     cost: { flops: N * C, bytes: 4 * (3 * N * C + 3 * N) },
   });
 }

@@ -6,7 +6,7 @@
 //              non-uniform load is a per-lane scalar loop and barriers switch coroutines.
 // recordMatmul picks 'subgroup' on a software adapter that has subgroups of ≥ 8 lanes, else 'tiled'.
 import type { Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { floatType, typeDefines, type View } from '../gpu/buffers.ts';
 import type { Runtime } from '../gpu/device.ts';
 import { ACT_CODE, type Activation } from './activation.ts';
 
@@ -127,7 +127,15 @@ export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> 
         `${knownSubgroupSize(rec.rt) || 'unknown'}`,
     );
   }
+  // Element types: any operand may be f16 (mixed precision); C and pre share one type.
+  const [tA, tB, tC] = [floatType(a.A), floatType(a.B), floatType(a.C)];
+  if (a.pre && floatType(a.pre) !== tC) throw new Error(`${a.label}: the pre-activation (${floatType(a.pre)}) and the output (${tC}) must have one type`);
+  const eb = (t: 'f32' | 'f16') => (t === 'f16' ? 2 : 4);
   const flags = {
+    A_T: tA,
+    B_T: tB,
+    C_T: tC,
+    F16: tA === 'f16' || tB === 'f16' || tC === 'f16',
     TRANS_A: !!a.transA,
     TRANS_B: !!a.transB,
     HAS_BIAS: !!a.bias,
@@ -136,13 +144,13 @@ export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> 
     ACT: ACT_CODE[act],
   };
   let shader: string;
-  let defines: Record<string, number | boolean>;
+  let defines: Record<string, number | boolean | string>;
   let workgroups: [number, number, number];
   if (kernel === 'subgroup') {
     const WG = a.sgWorkgroup ?? subgroupWorkgroupSize(M, N, batch);
     // vec4 bindings where the layout allows: whole vec4s along the contiguous dimension, aligned bases.
-    const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % 16 === 0 && a.A.size % 16 === 0;
-    const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % 16 === 0 && a.B.size % 16 === 0;
+    const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % (4 * eb(tA)) === 0 && a.A.size % (4 * eb(tA)) === 0;
+    const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % (4 * eb(tB)) === 0 && a.B.size % (4 * eb(tB)) === 0;
     shader = 'matmul_sg';
     defines = { WG, VEC_A: vecA, VEC_B: vecB, ...flags };
     workgroups = [Math.ceil(N / 8), Math.ceil(M / (2 * WG)), batch];
@@ -169,9 +177,10 @@ export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> 
     ],
     resources: [a.A, a.B, a.bias ?? rec.dummy('read'), a.C, a.pre ?? rec.dummy('write')],
     workgroups,
+    f16: flags.F16,
     cost: {
       flops: 2 * M * N * K * batch,
-      bytes: 4 * batch * (M * K + K * N + M * N * (a.accumulate ? 2 : 1) + (a.pre ? M * N : 0)),
+      bytes: batch * (eb(tA) * M * K + eb(tB) * K * N + eb(tC) * M * N * ((a.accumulate ? 2 : 1) + (a.pre ? 1 : 0))),
     },
   });
 }
@@ -187,8 +196,10 @@ export function recordBiasGrad(rec: Recorder, label: string, dout: View, dbias: 
       ['u32', M],
       ['u32', N],
     ],
+    defines: typeDefines({ D_T: dout }),
     resources: [dout, dbias],
     workgroups: [Math.ceil(N / 64), 1, 1],
+    f16: true,
     cost: { flops: M * N, bytes: 4 * (M * N + 2 * N) },
   });
 }

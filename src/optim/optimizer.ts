@@ -4,6 +4,7 @@
 import { grid1d, type Recorder } from '../gpu/program.ts';
 import type { View } from '../gpu/buffers.ts';
 import type { BindingKind } from '../gpu/kernels.ts';
+import { isSoftwareAdapter } from '../ops/matmul.ts';
 
 export type OptimizerConfig =
   | { type: 'sgd'; lr: number; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number }
@@ -154,16 +155,37 @@ export interface NonFiniteCheck {
   step: GPUBuffer;
   /** The parameter arena (same layout as the gradients): its first n elements are checked too. */
   params: GPUBuffer;
+  /**
+   * Mixed precision's dynamic loss scale (status word 5): the good steps before it doubles. The gradients
+   * are then those of the scaled loss: they are unscaled here, and their overflow halves the scale and skips
+   * the step instead of being a fault (see grad_norm.wgsl). Absent or 0: no loss scaling.
+   */
+  growthInterval?: number;
 }
 
-/** Floats in a clip buffer with the non-finite status words: [norm, scale, skip, skipped count, first bad step, 0, 0, 0]. */
+/**
+ * Floats in a clip buffer with the non-finite status words: [norm, scale, skip, skipped count, first bad step,
+ * loss scale, good steps, 0] (the last three used by mixed precision).
+ */
 export const CLIP_STATUS_FLOATS = 8;
+
+/** Elements per invocation of the thread-per-part gradient-norm pass (CPU adapters), and at most this many
+ *  invocations per binding window: small shares give a CPU's threads many workgroups to balance. */
+export const GRAD_NORM_PER_THREAD = 256;
+const GRAD_NORM_MAX_THREADS = 16384;
 
 /**
  * clip = [‖g‖, min(1, maxNorm / (‖g‖ + 1e-6))] over the first n elements of the gradient arena: partial sums
- * per binding window (up to 64 workgroups each, into the window's own 64-entry block), then one reduction.
- * maxNorm undefined: no clipping (scale 1), for a pass run only for `check`. With `check`, clip must hold
- * CLIP_STATUS_FLOATS floats and also gets the non-finite status words the optimizer obeys.
+ * per binding window, then one reduction. maxNorm undefined: no clipping (scale 1), for a pass run only for
+ * `check`. With `check`, clip must hold CLIP_STATUS_FLOATS floats and also gets the non-finite status words
+ * the optimizer obeys. Two variants (shaders/grad_norm.wgsl), both summing in a fixed order:
+ *   workgroups (GPUs): up to 64 workgroups per window, each reducing through workgroup memory into the
+ *     window's own 64-entry block, then a 256-thread finish;
+ *   threads (CPU adapters, where barriers are expensive): one invocation per GRAD_NORM_PER_THREAD elements
+ *     of a window (at most 16384), summing a grid-stride share with no workgroup memory, then a
+ *     one-invocation finish.
+ * perThread forces the thread variant (true) or the workgroup variant (false); by default it is chosen by
+ * adapter, as the per-row LayerNorm is.
  */
 export async function recordGradClip(
   rec: Recorder,
@@ -173,44 +195,63 @@ export async function recordGradClip(
   clip: View,
   maxWindow?: number,
   check?: NonFiniteCheck,
+  perThread?: boolean,
 ) {
   if (maxNorm !== undefined && !(maxNorm > 0 && Number.isFinite(maxNorm))) throw new Error(`gradient clipping: max norm must be a finite number > 0, got ${maxNorm}`);
   if (check && clip.size < CLIP_STATUS_FLOATS * 4) throw new Error(`non-finite check: the clip buffer must hold ${CLIP_STATUS_FLOATS} floats, got ${clip.size / 4}`);
+  const threads = perThread ?? isSoftwareAdapter(rec.rt);
   const windows = bindingWindows(0, n, rec.device, maxWindow);
-  const block = rec.device.limits.minStorageBufferOffsetAlignment / 4; // 64 floats: one aligned block per window
-  const partials = rec.storageBuffer('gradient norm partial sums', Math.max(block, 64) * windows.length);
+  // vec4 reads when n is a multiple of 4 (then so is every window: they start aligned, skip = 0).
+  const vec4 = n % 4 === 0;
+  const unit = vec4 ? 4 : 1;
+  // Partial sums per window: up to 64 workgroups, or one per thread; each window's block starts on a
+  // binding-offset boundary, and the entries no dispatch writes stay zero.
+  const align = Math.max(rec.device.limits.minStorageBufferOffsetAlignment / 4, 64);
+  const parts = windows.map((w) => (threads ? Math.max(1, Math.min(GRAD_NORM_MAX_THREADS, Math.ceil(w.length / GRAD_NORM_PER_THREAD))) : Math.max(1, Math.min(64, Math.ceil(w.length / 4096)))));
+  const blocks = parts.map((p) => Math.ceil(p / align) * align);
+  const partials = rec.storageBuffer('gradient norm partial sums', blocks.reduce((a, b) => a + b, 0));
   const total = partials.size / 4;
   // With the check, both entry points take the same 7 bindings (each uses its own subset).
   const bindings: BindingKind[] = check ? ['read', 'write', 'write', 'read', 'uniform', 'read'] : ['read', 'write', 'write'];
   const mode = check ? (check.mode === 'stop' ? 2 : 1) : 0;
-  // vec4 reads when n is a multiple of 4 (then so is every window: they start aligned, skip = 0).
-  const vec4 = n % 4 === 0;
-  const defines = { CHECK: check !== undefined, VEC4: vec4 };
+  const growth = check?.growthInterval ?? 0;
+  if (!Number.isInteger(growth) || growth < 0) throw new Error(`loss scaling: the growth interval must be a whole number of steps, got ${growth}`);
+  const defines = { CHECK: check !== undefined, VEC4: vec4, LOSS_SCALE: growth > 0 };
+  let start = 0;
   for (const [i, w] of windows.entries()) {
-    const parts = Math.max(1, Math.min(64, Math.ceil(w.length / 4096)));
     await rec.dispatch({
-      label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`, shader: 'grad_norm', entry: 'partial_sumsq', bindings, defines,
-      uniform: [['u32', w.length / (vec4 ? 4 : 1)], ['u32', parts], ['f32', maxNorm ?? 0], ['u32', mode]],
+      label: `grad norm (partial sums${windows.length > 1 ? ` ${i + 1}/${windows.length}` : ''})`,
+      shader: 'grad_norm',
+      entry: threads ? 'partial_sumsq_threads' : 'partial_sumsq',
+      bindings,
+      defines,
+      uniform: [['u32', w.length / unit], ['u32', parts[i]], ['f32', maxNorm ?? 0], ['u32', mode], ['u32', growth]],
       resources: [
         windowView(grads, w),
-        { buffer: partials, offset: i * Math.max(block, 64) * 4, size: Math.max(block, 64) * 4 },
+        { buffer: partials, offset: start * 4, size: blocks[i] * 4 },
         clip,
         ...(check ? [check.loss, check.step, windowView(check.params, w)] : []),
       ],
-      workgroups: [parts, 1, 1], cost: { flops: 2 * w.length, bytes: (check ? 8 : 4) * w.length },
+      workgroups: [threads ? Math.ceil(parts[i] / 64) : parts[i], 1, 1],
+      cost: { flops: 2 * w.length, bytes: (check ? 8 : 4) * w.length },
     });
+    start += blocks[i];
   }
   await rec.dispatch({
-    label: `grad norm (${maxNorm === undefined ? 'non-finite check' : 'clip factor'})`, shader: 'grad_norm', entry: 'finish', defines,
+    label: `grad norm (${maxNorm === undefined ? 'non-finite check' : 'clip factor'})`,
+    shader: 'grad_norm',
+    entry: threads ? 'finish_serial' : 'finish',
+    defines,
     bindings,
-    uniform: [['u32', n], ['u32', total], ['f32', maxNorm ?? 0], ['u32', mode]],
+    uniform: [['u32', n], ['u32', total], ['f32', maxNorm ?? 0], ['u32', mode], ['u32', growth]],
     resources: [
       { buffer: grads, offset: 0, size: 16 },
       { buffer: partials, offset: 0, size: total * 4 },
       clip,
       ...(check ? [check.loss, check.step, { buffer: check.params, offset: 0, size: 16 }] : []),
     ],
-    workgroups: [1, 1, 1], cost: { flops: total, bytes: 4 * total },
+    workgroups: [1, 1, 1],
+    cost: { flops: total, bytes: 4 * total },
   });
 }
 

@@ -78,14 +78,14 @@ export function planMemory(
     for (const c of consumers.get(t) ?? []) end = Math.max(end, fwd(c));
     if (opts.training) for (const s of savers.get(t) ?? []) end = Math.max(end, bwd(s));
     if (opts.keep.includes(t)) end = END;
-    intervals.push({ start: fwd(p), end, bytes: t.size * 4, assign: (s) => value.set(t, s) });
+    intervals.push({ start: fwd(p), end, bytes: t.bytes, assign: (s) => value.set(t, s) });
 
     if (!needsGrad.has(t)) continue;
     const writers = (consumers.get(t) ?? []).filter((c) => needsGrad.has(ops[c].outputs[0]) || ops[c].gradInForward);
     if (writers.length === 0) continue;
     const first = writers.reduce((a, b) => (writeTime(ops[a], a) <= writeTime(ops[b], b) ? a : b));
     firstWriter.set(t, first);
-    intervals.push({ start: writeTime(ops[first], first), end: bwd(p), bytes: t.size * 4, assign: (s) => grad.set(t, s) });
+    intervals.push({ start: writeTime(ops[first], first), end: bwd(p), bytes: t.bytes, assign: (s) => grad.set(t, s) });
   }
   ops.forEach((op, i) => {
     for (const phase of ['forward', 'backward'] as const) {

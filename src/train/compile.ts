@@ -1,7 +1,7 @@
 // Turns a model into programs: the graph for a batch size, the memory plan, the buffers, and the
 // recorded list of dispatches. A training step is: zero gradients and loss; for each micro-batch,
 // forward then backward; clip; update. An inference program is the forward pass alone.
-import { Graph, ShapeError, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
+import { Graph, ShapeError, dtypeBytes, type Layer, type Op, type OpContext, type Tensor } from '../graph/graph.ts';
 import { planMemory, type MemoryPlan } from '../plan/memory.ts';
 import { Recorder, type Cost } from '../gpu/program.ts';
 import { ArenaLayout, createStorage, LimitError, type View } from '../gpu/buffers.ts';
@@ -10,6 +10,9 @@ import { recordGradClip, recordOptimizer, type OptimizerConfig } from '../optim/
 import type { ParamStore } from './params.ts';
 import type { Runtime } from '../gpu/device.ts';
 
+/** 'f32': everything in f32. 'f16': mixed precision (f16 activations and matmul operands, f32 accumulation, f32 master weights, dynamic loss scaling). */
+export type Precision = 'f32' | 'f16';
+
 export interface ModelGraph {
   graph: Graph;
   input: Tensor;
@@ -17,10 +20,14 @@ export interface ModelGraph {
   output: Tensor;
 }
 
-/** Applies the model to an input of `rows` samples of `inputShape`, then the loss. */
-export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind, maxBindingBytes?: number): ModelGraph {
+/**
+ * Applies the model to an input of `rows` samples of `inputShape`, then the loss. precision 'f16' makes the
+ * activations (and so their gradients) f16; parameters, their gradients and the loss stay f32.
+ */
+export function buildGraph(model: Layer, inputShape: readonly number[], rows: number, loss: LossKind, maxBindingBytes?: number, precision: Precision = 'f32'): ModelGraph {
   const graph = new Graph();
   graph.maxBindingBytes = maxBindingBytes;
+  graph.activationDtype = precision;
   const input = graph.tensor('input', [rows, ...inputShape], 'input', model.inputDtype ?? 'f32');
   const output = model.apply(graph, input);
   if (output.shape[0] !== rows) {
@@ -63,6 +70,7 @@ function context(
   store: ParamStore,
   batch: BatchSlot,
   lossScalar: View,
+  lossScale: View | null,
   microBatches: number,
   training: boolean,
   opIndex: number,
@@ -70,13 +78,14 @@ function context(
 ): OpContext {
   const slotView = (slot: number | undefined, t: Tensor | number, what: string): View => {
     if (slot === undefined) throw new Error(`no buffer planned for ${what}`);
-    const bytes = typeof t === 'number' ? t * 4 : t.size * 4;
-    return { buffer: slots[slot], offset: 0, size: bytes };
+    if (typeof t === 'number') return { buffer: slots[slot], offset: 0, size: t * 4 };
+    return t.dtype === 'f16' ? { buffer: slots[slot], offset: 0, size: t.bytes, dtype: 'f16' } : { buffer: slots[slot], offset: 0, size: t.bytes };
   };
   return {
     rec,
     microBatches,
     lossScalar,
+    lossScale,
     training,
     value(t) {
       if (t === mg.input) return batch.input;
@@ -84,6 +93,10 @@ function context(
       if (t.kind === 'param') return store.value(t);
       if (t.kind === 'aux') return batch.aux.get(t)!;
       return slotView(plan.value.get(t), t, `${t}`);
+    },
+    operand(t) {
+      if (t.kind !== 'param') throw new Error(`operand(${t}): only parameters have an operand copy`);
+      return store.operand(t);
     },
     grad(t) {
       if (!plan.needsGrad.has(t)) return null;
@@ -108,12 +121,13 @@ async function recordPasses(
   store: ParamStore,
   batches: BatchSlot[],
   lossScalar: View,
+  lossScale: View | null,
   training: boolean,
 ) {
   const ops: readonly Op[] = mg.graph.ops;
   for (const batch of batches) {
     const ctx = (i: number, phase: 'forward' | 'backward') =>
-      context(rec, mg, plan, slots, store, batch, lossScalar, batches.length, training, i, phase);
+      context(rec, mg, plan, slots, store, batch, lossScalar, lossScale, batches.length, training, i, phase);
     for (let i = 0; i < ops.length; i++) await ops[i].forward(ctx(i, 'forward'));
     if (!training) continue;
     for (let i = ops.length - 1; i >= 0; i--) await ops[i].backward(ctx(i, 'backward'));
@@ -131,9 +145,9 @@ export function checkLimits(rt: Runtime, mg: ModelGraph): void {
   const bound = new Map(mg.graph.params.map((p) => [p.tensor, p.bindElements ?? p.tensor.size]));
   for (const t of mg.graph.tensors) {
     if (mg.graph.parts.has(t)) continue; // split into parts, each checked on its own
-    if ((bound.get(t) ?? t.size) * 4 > maxBinding) {
+    if (dtypeBytes(t.dtype, bound.get(t) ?? t.size) > maxBinding) {
       const hint = t.kind === 'param' ? 'a parameter is bound whole: use a smaller layer' : 'use a smaller batch or sequence length';
-      throw new LimitError(`${t.kind === 'param' ? 'parameter' : 'tensor'} ${t} needs ${t.size * 4} bytes, above this device's maxStorageBufferBindingSize (${maxBinding}); ${hint}`);
+      throw new LimitError(`${t.kind === 'param' ? 'parameter' : 'tensor'} ${t} needs ${t.bytes} bytes, above this device's maxStorageBufferBindingSize (${maxBinding}); ${hint}`);
     }
   }
   const layout = new ArenaLayout(minStorageBufferOffsetAlignment);
@@ -170,6 +184,8 @@ export interface TrainingProgramOptions {
   gradClip?: number;
   /** The non-finite guard's mode: the gradient-norm pass runs every step to check loss and gradients. */
   nonFinite: 'skip' | 'stop';
+  /** Mixed precision: good steps before the loss scale doubles (0: no loss scaling). */
+  growthInterval: number;
   stepUniform: GPUBuffer;
   lossScalar: View;
   /** CLIP_STATUS_FLOATS floats: [norm, scale] and the non-finite status words. */
@@ -184,11 +200,14 @@ export async function compileTrainingStep(rt: Runtime, mg: ModelGraph, store: Pa
   const rec = new Recorder(rt);
   rec.clear('zero gradients', store.grads);
   rec.clear('zero loss', o.lossScalar.buffer, o.lossScalar.offset, 16);
-  await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, true);
+  // Mixed precision: the loss gradient is seeded × the dynamic loss scale (clip status word 5).
+  const lossScale = mg.graph.activationDtype === 'f16' ? o.clip : null;
+  await recordPasses(rec, mg, plan, slots, store, batches, o.lossScalar, lossScale, true);
   // One small reduction over the gradient arena every step: the clip factor (when clipping) and the
   // non-finite check, whose flag makes the optimizer leave params, m and v untouched.
-  await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip, undefined, { mode: o.nonFinite, loss: o.lossScalar, step: o.stepUniform, params: store.params });
+  await recordGradClip(rec, store.grads, store.trainedLength, o.gradClip, o.clip, undefined, { mode: o.nonFinite, loss: o.lossScalar, step: o.stepUniform, params: store.params, growthInterval: o.growthInterval });
   await recordOptimizer(rec, o.optimizer, { step: o.stepUniform, params: store.params, grads: store.grads, m: store.m, v: store.v, clip: o.clip }, store.groups);
+  await store.recordOperandRefresh(rec);
   return finish(rec, plan, slots, batches);
 }
 
@@ -198,7 +217,7 @@ export async function compileForward(rt: Runtime, mg: ModelGraph, store: ParamSt
   const batches = makeBatchSlots(rt, mg, 1);
   const rec = new Recorder(rt);
   rec.clear('zero loss', lossScalar.buffer, lossScalar.offset, 16);
-  await recordPasses(rec, mg, plan, slots, store, batches, lossScalar, false);
+  await recordPasses(rec, mg, plan, slots, store, batches, lossScalar, null, false);
   return finish(rec, plan, slots, batches);
 }
 

@@ -5,6 +5,8 @@ import { ArenaLayout, createStorage, readBuffer, writeArray, LimitError, type Vi
 import type { ParamInfo, Tensor } from '../graph/graph.ts';
 import type { ParamGroup } from '../optim/optimizer.ts';
 import type { Runtime } from '../gpu/device.ts';
+import { Recorder, encodeCommands } from '../gpu/program.ts';
+import { recordCastF16 } from '../ops/cast.ts';
 
 export interface ParamStoreOptions {
   /** Which parameters get weight decay (default: all, as torch.optim does). */
@@ -15,6 +17,11 @@ export interface ParamStoreOptions {
   stateArenas: number;
   /** The optimizer's weight decay, given to the decaying group. */
   weightDecay: number;
+  /**
+   * Keep an f16 copy of the arena for matmul operands (mixed precision). Tensors are then aligned to twice
+   * minStorageBufferOffsetAlignment, so that each one's f16 offset is aligned too.
+   */
+  f16Operands?: boolean;
 }
 
 export class ParamStore {
@@ -26,6 +33,11 @@ export class ParamStore {
   readonly groups: ParamGroup[] = [];
   /** Elements covered by the trained groups (the gradient arena's used length, a multiple of 4). */
   readonly trainedLength: number;
+  /** The f16 copy of the parameters (mixed precision), else null. */
+  readonly params16: GPUBuffer | null;
+  /** Set by every host write of parameters; syncOperands() then refreshes the f16 copy. */
+  private operandsStale = true;
+  private castAll: Recorder | null = null;
 
   constructor(
     readonly rt: Runtime,
@@ -33,7 +45,7 @@ export class ParamStore {
     opts: ParamStoreOptions,
   ) {
     const device = rt.device;
-    this.layout = new ArenaLayout(device.limits.minStorageBufferOffsetAlignment);
+    this.layout = new ArenaLayout(device.limits.minStorageBufferOffsetAlignment * (opts.f16Operands ? 2 : 1));
     const frozen = opts.frozen ?? new Set<Tensor>();
     const decays = opts.decays ?? (() => true);
     const trained = infos.filter((p) => !frozen.has(p.tensor));
@@ -63,6 +75,42 @@ export class ParamStore {
     this.grads = createStorage(device, this.layout.bytes, 'gradients');
     this.m = createStorage(device, opts.stateArenas >= 1 ? this.layout.bytes : 16, 'optimizer state m');
     this.v = createStorage(device, opts.stateArenas >= 2 ? this.layout.bytes : 16, 'optimizer state v');
+    this.params16 = opts.f16Operands ? createStorage(device, this.castLength * 2, 'parameters (f16 operands)') : null;
+  }
+
+  /** Elements the f16 copy covers: the whole arena in vec4s. */
+  private get castLength(): number {
+    return Math.ceil(this.layout.length / 4) * 4;
+  }
+
+  /** A parameter as a matmul operand: the f16 copy under mixed precision, else its f32 value. */
+  operand(t: Tensor): View {
+    if (!this.params16) return this.value(t);
+    const e = this.layout.get(t.name);
+    return { buffer: this.params16, offset: e.offset * 2, size: Math.max(4, Math.ceil(e.length / 2) * 4), dtype: 'f16' };
+  }
+
+  /** Records the whole-arena cast that syncOperands() submits (once, before the first sync). */
+  async prepareOperands(): Promise<void> {
+    if (!this.params16 || this.castAll) return;
+    const rec = new Recorder(this.rt);
+    await recordCastF16(rec, 'f16 operands (all parameters)', this.params, this.params16, this.castLength);
+    this.castAll = rec;
+  }
+
+  /** Refreshes the whole f16 copy after host writes (initialize, write): call before submitting work that reads it; a no-op when nothing changed. */
+  syncOperands(): void {
+    if (!this.params16 || !this.operandsStale) return;
+    if (!this.castAll) throw new Error('ParamStore: prepareOperands() must run before syncOperands()');
+    const encoder = this.rt.device.createCommandEncoder({ label: 'f16 operands' });
+    encodeCommands(encoder, this.castAll.commands);
+    this.rt.device.queue.submit([encoder.finish()]);
+    this.operandsStale = false;
+  }
+
+  /** Records the per-step refresh of the trained parameters' f16 copy (after the optimizer's update). */
+  recordOperandRefresh(rec: Recorder): Promise<void> {
+    return this.params16 ? recordCastF16(rec, 'f16 operands (trained parameters)', this.params, this.params16, this.trainedLength) : Promise.resolve();
   }
 
   private add(t: Tensor) {
@@ -89,6 +137,7 @@ export class ParamStore {
     if (data.length !== e.length) throw new Error(`parameter ${name}: expected ${e.length} values, got ${data.length}`);
     if (this[which].size < this.layout.bytes) throw new Error(`this optimizer keeps no '${which}' state`);
     writeArray(this.rt.device, this[which], e.offset * 4, data);
+    if (which === 'params') this.operandsStale = true;
   }
 
   /** Reads a whole arena back (params, grads, m or v) as name → values. */
@@ -105,6 +154,6 @@ export class ParamStore {
   }
 
   destroy(): void {
-    for (const b of [this.params, this.grads, this.m, this.v]) b.destroy();
+    for (const b of [this.params, this.grads, this.m, this.v, ...(this.params16 ? [this.params16] : []), ...(this.castAll?.owned ?? [])]) b.destroy();
   }
 }

@@ -4,14 +4,14 @@
 // fit() runs epochs over arrays with seeded shuffling, evaluation and progress events.
 import type { Layer, Tensor } from '../graph/graph.ts';
 import { ShapeError } from '../graph/graph.ts';
-import { createStorage, readBuffer, readF32, writeArray, writeArrayRange, type View } from '../gpu/buffers.ts';
+import { createStorage, readBuffer, readF32, readFloats, writeArray, writeArrayRange, type View } from '../gpu/buffers.ts';
 import { encodeCommands } from '../gpu/program.ts';
 import { profileCommands, type KernelTime } from '../gpu/profile.ts';
-import { DeviceLostError, type Runtime } from '../gpu/device.ts';
+import { DeviceLostError, adapterName, type Runtime } from '../gpu/device.ts';
 import { CLIP_STATUS_FLOATS, learningRate, stateArenas, stepValues, withDefaults, type OptimizerConfig, type Schedule } from '../optim/optimizer.ts';
 import type { LossKind } from '../nn/loss.ts';
 import { ParamStore } from './params.ts';
-import { buildGraph, checkLimits, compileForward, compileTrainingStep, type BatchSlot, type ModelGraph, type Program } from './compile.ts';
+import { buildGraph, checkLimits, compileForward, compileTrainingStep, type BatchSlot, type ModelGraph, type Precision, type Program } from './compile.ts';
 import { checkBatch, type Batch, type Dataset } from './batch.ts';
 import { prng, shuffled } from './random.ts';
 
@@ -45,6 +45,18 @@ export interface TrainerOptions {
    * step still counts as a step (stepCount, the schedule and Adam's bias correction move on).
    */
   nonFinite?: 'skip' | 'stop';
+  /**
+   * 'f32' (default) or 'f16': mixed precision where the adapter offers `shader-f16`. Activations, their
+   * gradients and the matmuls' operands are f16 (an f16 copy of the weights is refreshed after every
+   * update); products and reductions accumulate in f32; parameters, their gradients, the optimizer state
+   * and the loss stay f32. The loss gradient is multiplied by a dynamic loss scale, and the gradients are
+   * divided by it before clipping and the update: a step whose scaled gradients overflow f16 is skipped
+   * and halves the scale, and `growthInterval` good steps in a row double it (torch.cuda.amp.GradScaler's
+   * rule). Such skips are part of mixed precision: they are counted in skippedSteps, never an error.
+   */
+  precision?: Precision;
+  /** Mixed precision's loss scale: its first value (default 2^16) and the good steps before it doubles (default 2000). */
+  lossScale?: { initial?: number; growthInterval?: number };
 }
 
 /**
@@ -126,6 +138,10 @@ export class Trainer {
   /** Counts micro-batches written (aux tensors are computed once per stamp). */
   private stamp = 0;
   private readonly nonFinite: 'skip' | 'stop';
+  readonly precision: Precision;
+  private readonly growthInterval: number;
+  /** The loss scale as last read back (1 in f32). */
+  private currentScale: number;
   /** Skipped steps as last read back from the GPU. */
   private skipped = 0;
   /** Set once a loss read has reported a non-finite step under 'stop'; step() throws it from then on. */
@@ -149,7 +165,16 @@ export class Trainer {
     this.nonFinite = o.nonFinite ?? 'stop';
     if (this.nonFinite !== 'skip' && this.nonFinite !== 'stop') throw new Error(`nonFinite must be 'skip' or 'stop', got ${JSON.stringify(o.nonFinite)}`);
     this.optimizer = withDefaults(o.optimizer);
-    this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss, rt.device.limits.maxStorageBufferBindingSize);
+    this.precision = o.precision ?? 'f32';
+    if (this.precision !== 'f32' && this.precision !== 'f16') throw new Error(`precision must be 'f32' or 'f16', got ${JSON.stringify(o.precision)}`);
+    if (this.precision === 'f16' && !rt.features.has('shader-f16')) {
+      throw new Error(`precision 'f16' needs the adapter feature 'shader-f16', which ${adapterName(rt.adapterInfo)} does not offer; use precision 'f32'`);
+    }
+    const initialScale = o.lossScale?.initial ?? 2 ** 16;
+    this.growthInterval = o.lossScale?.growthInterval ?? 2000;
+    if (!(initialScale > 0 && Number.isFinite(initialScale))) throw new Error(`lossScale.initial must be a finite number > 0, got ${initialScale}`);
+    if (!Number.isInteger(this.growthInterval) || this.growthInterval < 1) throw new Error(`lossScale.growthInterval must be a positive integer, got ${this.growthInterval}`);
+    this.mg = buildGraph(model, o.inputShape, o.batchSize, o.loss, rt.device.limits.maxStorageBufferBindingSize, this.precision);
     const frozen = frozenSet(this.mg, o.freeze ?? []);
     if (o.trainOnly) {
       const kept = globMatches(this.mg, o.trainOnly, 'trainOnly');
@@ -164,13 +189,16 @@ export class Trainer {
       decays: o.decay === 'matrices' ? (t) => t.shape.length >= 2 : () => true,
       stateArenas: stateArenas(this.optimizer),
       weightDecay: this.optimizer.weightDecay,
+      f16Operands: this.precision === 'f16',
     });
     const device = rt.device;
     this.stepUniform = device.createBuffer({ label: 'optimizer step values', size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
     this.lossScalar = { buffer: createStorage(device, 16, 'loss'), offset: 0, size: 16 };
     // [norm, scale, skip this step, skipped steps, first non-finite step (stop), 0, 0, 0]: see grad_norm.wgsl.
     this.clip = { buffer: createStorage(device, CLIP_STATUS_FLOATS * 4, 'gradient clip and non-finite status'), offset: 0, size: CLIP_STATUS_FLOATS * 4 };
-    writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0, 0, 0, 0, 0]));
+    // Mixed precision: [5] the loss scale, [6] good steps since it last changed (1 and 0 in f32, unused).
+    this.currentScale = this.precision === 'f16' ? initialScale : 1;
+    writeArray(device, this.clip.buffer, 0, new Float32Array([0, 1, 0, 0, 0, this.currentScale, 0, 0]));
   }
 
   static async create(rt: Runtime, model: Layer, options: TrainerOptions): Promise<Trainer> {
@@ -178,11 +206,13 @@ export class Trainer {
     const t = new Trainer(rt, model, options);
     try {
       t.store.initialize(prng(options.seed ?? 0));
+      await t.store.prepareOperands();
       t.program = await compileTrainingStep(rt, t.mg, t.store, {
         microBatches: t.microBatches,
         optimizer: t.optimizer,
         gradClip: options.gradClip,
         nonFinite: t.nonFinite,
+        growthInterval: t.precision === 'f16' ? t.growthInterval : 0,
         stepUniform: t.stepUniform,
         lossScalar: t.lossScalar,
         clip: t.clip,
@@ -238,6 +268,14 @@ export class Trainer {
     return this.skipped;
   }
 
+  /**
+   * Mixed precision's dynamic loss scale as of the last loss read (it lives on the GPU and comes back with
+   * each loss read, checkNonFinite() and readState()); 1 in f32.
+   */
+  get lossScale(): number {
+    return this.currentScale;
+  }
+
   /** The learning rate the next step will use. */
   get lr(): number {
     return learningRate(this.options.schedule, this.optimizer.lr, this.stepCount);
@@ -285,6 +323,7 @@ export class Trainer {
   private writeStep(batch: Batch): void {
     const { batchSize } = this.options;
     checkBatch(this.mg, batch, this.stepRows, this.options.loss);
+    this.store.syncOperands();
     for (let i = 0; i < this.program.batches.length; i++) {
       writeSlot(this.rt.device, this.mg, this.program.batches[i], batch.x, batch.y, i * batchSize, this.stamp++);
     }
@@ -325,6 +364,7 @@ export class Trainer {
    */
   private noteStatus(status: Float32Array, epoch: number, loss?: number): void {
     this.skipped = Math.max(this.skipped, status[3]);
+    if (this.precision === 'f16') this.currentScale = status[5];
     const first = status[4];
     if (this.nonFinite !== 'stop' || first === 0) return;
     const err =
@@ -442,7 +482,7 @@ export class Trainer {
     let p = this.forwardPrograms.get(rows);
     if (!p) {
       p = (async () => {
-        const mg = buildGraph(this.model, this.options.inputShape, rows, this.options.loss, this.rt.device.limits.maxStorageBufferBindingSize);
+        const mg = buildGraph(this.model, this.options.inputShape, rows, this.options.loss, this.rt.device.limits.maxStorageBufferBindingSize, this.precision);
         return { mg, program: await compileForward(this.rt, mg, this.store, this.lossScalar) };
       })();
       this.forwardPrograms.set(rows, p);
@@ -454,10 +494,11 @@ export class Trainer {
     const { mg, program } = await this.forwardProgram(rows);
     // Predict has no labels: zeros are valid class indices and targets.
     writeSlot(this.rt.device, mg, program.batches[0], x, y ?? new Int32Array(mg.labels.size), 0, this.stamp++);
+    this.store.syncOperands();
     const encoder = this.rt.device.createCommandEncoder({ label: 'forward' });
     encodeCommands(encoder, program.rec.commands, this.rt.debug);
     this.rt.device.queue.submit([encoder.finish()]);
-    const readOut = async (t: Tensor) => readF32(this.rt.device, { buffer: program.slots[program.plan.value.get(t)!], offset: 0, size: t.size * 4 });
+    const readOut = async (t: Tensor) => readFloats(this.rt.device, { buffer: program.slots[program.plan.value.get(t)!], offset: 0, size: t.bytes, ...(t.dtype === 'f16' ? { dtype: 'f16' as const } : {}) }, t.size);
     const parts = mg.graph.parts.get(mg.output);
     return this.guard('forward', async () => {
       let out: Float32Array;

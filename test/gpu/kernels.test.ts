@@ -10,12 +10,14 @@ const rt = await testRuntime();
 describe('shader loader', () => {
   it('finds every kernel and applies defines, #if variants and includes', () => {
     expect(shaderNames()).toEqual(expect.arrayContaining(['matmul', 'activation', 'cross_entropy', 'optimizer', 'lib/activation']));
-    const relu = shaderSource('activation', { ACT: 1, ACCUMULATE: true });
+    const relu = shaderSource('activation', { ACT: 1, ACCUMULATE: true, IN_T: 'f32', SAVED_T: 'f32', OUT_T: 'f32', F16: false });
     expect(relu).toContain('const ACT: u32 = 1u;');
-    expect(relu).toContain('out[i] += g;');
-    expect(relu).not.toContain('out[i] = g;');
+    expect(relu).toContain('out[i] = to_f32(f32(out[i]) + g);');
+    expect(relu).not.toContain('out[i] = to_f32(g);');
+    expect(relu).not.toContain('enable f16;');
+    expect(shaderSource('activation', { ACT: 1, ACCUMULATE: false, IN_T: 'f16', SAVED_T: 'f16', OUT_T: 'f16', F16: true })).toMatch(/enable f16;[^]*inp: array<f16>[^]*out\[i\] = to_f16\(g\);/);
     expect(relu).not.toContain('#include');
-    expect(() => shaderSource('activation', { ACT: 1 })).toThrow(/needs the define \{\{ACCUMULATE\}\}/);
+    expect(() => shaderSource('activation', { ACT: 1, IN_T: 'f32', SAVED_T: 'f32', OUT_T: 'f32', F16: false })).toThrow(/needs the define \{\{ACCUMULATE\}\}/);
     expect(() => shaderSource('nope')).toThrow(/unknown shader 'nope'/);
   });
 });
@@ -32,7 +34,7 @@ describe.skipIf(!rt)('pipeline registry', () => {
   it('a WGSL compile error names the shader and shows the offending line', async () => {
     const reg = KernelRegistry.for(rt!);
     // A define that is not a number makes `const ACT: u32 = oopsu;`, an unresolved identifier.
-    const err = await reg.get('activation', 'forward', ['uniform', 'read', 'read', 'write'], { ACT: 'oops', ACCUMULATE: false }).catch((e) => e);
+    const err = await reg.get('activation', 'forward', ['uniform', 'read', 'read', 'write'], { ACT: 'oops', ACCUMULATE: false, IN_T: 'f32', SAVED_T: 'f32', OUT_T: 'f32', F16: false }).catch((e) => e);
     expect(err).toBeInstanceOf(ShaderCompileError);
     expect(err.message).toMatch(/WGSL compile error in activation\.wgsl:forward/);
     expect(err.message).toMatch(/error at line \d+:\d+/);

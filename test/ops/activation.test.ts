@@ -135,8 +135,8 @@ describe.skipIf(!rt)('activation kernel', () => {
     const dx = upload(rt!, dxData);
     const common = { shader: 'activation', bindings: ['read', 'read', 'write'] as const, workgroups: g.workgroups, cost: { flops: 0, bytes: 0 } };
     const uniform: ReadonlyArray<['u32', number]> = [['u32', n], ['u32', g.stride]];
-    await rec.dispatch({ ...common, label: 'gelu fwd folded', entry: 'forward', defines: { ACT: ACT_CODE.gelu, ACCUMULATE: false }, uniform, resources: [upload(rt!, x), rec.dummy('read'), y] });
-    await rec.dispatch({ ...common, label: 'gelu bwd folded', entry: 'backward', defines: { ACT: ACT_CODE.gelu, ACCUMULATE: false }, uniform, resources: [upload(rt!, dy), upload(rt!, x), dx] });
+    await rec.dispatch({ ...common, label: 'gelu fwd folded', entry: 'forward', defines: { ACT: ACT_CODE.gelu, ACCUMULATE: false, IN_T: 'f32', SAVED_T: 'f32', OUT_T: 'f32', F16: false }, uniform, resources: [upload(rt!, x), rec.dummy('read'), y] });
+    await rec.dispatch({ ...common, label: 'gelu bwd folded', entry: 'backward', defines: { ACT: ACT_CODE.gelu, ACCUMULATE: false, IN_T: 'f32', SAVED_T: 'f32', OUT_T: 'f32', F16: false }, uniform, resources: [upload(rt!, dy), upload(rt!, x), dx] });
     await runRecorded(rt!, rec);
     expectClose(await read(rt!, y), ref.mapArray(x, (v) => ref.actForward('gelu', v)), TOL, 'folded forward');
     const got = await read(rt!, dx);

@@ -260,3 +260,66 @@ describe('learningRate (no GPU)', () => {
     }
   });
 });
+
+// Both gradient-norm variants, forced (the default is chosen by adapter): the workgroup reduction (GPUs)
+// and the thread-per-part pass with a one-invocation finish (CPU adapters). Each runs with the trainer's
+// non-finite check (gradients, weights and loss), against reference.clipFactor.
+describe.skipIf(!rt)('gradient norm variants with the non-finite check', () => {
+  async function gradNorm(g: Float32Array, p: Float32Array, perThread: boolean, window?: number): Promise<Float32Array> {
+    const grads = upload(rt!, g, 'grads');
+    const params = upload(rt!, p, 'params');
+    const clip = upload(rt!, new Float32Array([0, 1, 0, 0, 0, 0, 0, 0]), 'clip');
+    const loss = upload(rt!, new Float32Array([1.5, 0, 0, 0]), 'loss');
+    const step = rt!.device.createBuffer({ size: 16, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+    writeArray(rt!.device, step, 0, new Float32Array([1e-3, 1e-3, 1, 3]));
+    const rec = new Recorder(rt!);
+    await recordGradClip(rec, grads.buffer, g.length, 1, clip, window, { mode: 'stop', loss, step, params: params.buffer }, perThread);
+    await runRecorded(rt!, rec);
+    const out = await read(rt!, clip);
+    for (const b of [grads.buffer, params.buffer, clip.buffer, loss.buffer, step, ...rec.owned]) b.destroy();
+    return out;
+  }
+  // n: vec4 path (multiple of 4) and scalar path; one window, and windows of 4096 elements.
+  const SIZES: [number, number | undefined][] = [[269_328, undefined], [50_001, undefined], [50_000, 4096], [1_050_000, undefined]];
+  for (const perThread of [true, false]) {
+    const variant = perThread ? 'thread per part' : 'workgroups';
+    for (const [n, window] of SIZES) {
+      it(`${variant}, n = ${n}${window ? `, windows of ${window}` : ''}: norm and scale as the reference, bitwise repeatable`, async () => {
+        const g = randn(n, n, 1e-3);
+        const p = randn(n, n + 1);
+        const want = ref.clipFactor([g], 1);
+        const got = await gradNorm(g, p, perThread, window);
+        // ‖g‖² is a sum of n positive f32 terms (relative error ≲ log2(n)·eps); sqrt halves it.
+        expectClose(got.subarray(0, 2), [want.norm, want.scale], { atol: 0, rtol: 1e-5 }, `${variant} n=${n}`);
+        expect([...got.subarray(2, 5)], 'finite: no skip').toEqual([0, 0, 0]);
+        const again = await gradNorm(g, p, perThread, window);
+        expect(Buffer.from(again.buffer).equals(Buffer.from(got.buffer)), 'fixed summation order').toBe(true);
+      });
+    }
+    it(`${variant}: NaN and ±Inf at the first, a middle and the last element, in the gradients or the weights`, async () => {
+      for (const [n, window] of [[269_328, undefined], [50_001, 4096]] as const) {
+        const g = randn(n, 5, 1e-3);
+        const p = randn(n, 6);
+        for (const at of [0, Math.floor(n / 2) + 1, n - 1]) {
+          for (const value of [NaN, Infinity, -Infinity]) {
+            for (const where of ['gradients', 'weights'] as const) {
+              const gg = where === 'gradients' ? g.slice() : g;
+              const pp = where === 'weights' ? p.slice() : p;
+              (where === 'gradients' ? gg : pp)[at] = value;
+              const got = await gradNorm(gg, pp, perThread, window);
+              // status: skip this step, one skipped step, first non-finite step t = 3 ('stop')
+              expect([...got.subarray(2, 5)], `${value} in the ${where} at ${at} of ${n}`).toEqual([1, 1, 3]);
+            }
+          }
+        }
+      }
+    });
+  }
+  it('both variants agree with each other to the reference tolerance', async () => {
+    const n = 1_050_000;
+    const g = randn(n, 9, 0.5);
+    const p = randn(n, 10);
+    const [a, b] = [await gradNorm(g, p, true), await gradNorm(g, p, false)];
+    expectClose([a[0]], [b[0]], { atol: 0, rtol: 1e-5 }, 'norms of the two variants');
+  });
+});
