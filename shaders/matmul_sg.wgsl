@@ -21,7 +21,8 @@
 // Loads per lane per k: 2 (A) + 1 (B) scalars for 16 FMAs (the shared-memory kernel: ~8 for 16).
 // VEC_A / VEC_B bind A / B as array<vec4f> (one vector load instead of four scalar ones); the
 // recorder sets them only where the layout allows (A: not TRANS_A, K % 4 == 0; B: N % 4 == 0, or
-// K % 4 == 0 with TRANS_B; strides % 4 == 0).
+// K % 4 == 0 with TRANS_B; strides % 4 == 0). VEC_C (N % 4 == 0, strideC % 4 == 0) binds C and `pre` as
+// array<vec4<C_T>> and stores 4 columns at a time (store4 in lib/matmul_epilogue).
 // Needs the `subgroups` feature, a subgroup size ≥ 8 and WG a multiple of it (all lanes active at
 // every broadcast: nothing returns early; out-of-range rows and columns are clamped for loads, k ≥ K
 // reads 0, stores outside M×N are skipped, so any M, N, K works).
@@ -49,8 +50,13 @@ struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, 
 @group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
 #endif
 @group(0) @binding(3) var<storage, read> bias: array<f32>;
+#if {{VEC_C}}
+@group(0) @binding(4) var<storage, read_write> C: array<vec4<{{C_T}}>>;
+@group(0) @binding(5) var<storage, read_write> pre: array<vec4<{{C_T}}>>;
+#else
 @group(0) @binding(4) var<storage, read_write> C: array<{{C_T}}>;
 @group(0) @binding(5) var<storage, read_write> pre: array<{{C_T}}>;
+#endif
 
 const WG: u32 = {{WG}}u;
 
@@ -166,8 +172,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     step(a0.w, a1.w, subgroupBroadcast(t, 3u), subgroupBroadcast(t, 7u));
 #endif
   }
+#if {{VEC_C}}
+  store4(b, m0, n0, c00); store4(b, m0, n0 + 4u, c01);
+  store4(b, m1, n0, c10); store4(b, m1, n0 + 4u, c11);
+#else
   store(b, m0, n0, c00.x); store(b, m0, n0 + 1u, c00.y); store(b, m0, n0 + 2u, c00.z); store(b, m0, n0 + 3u, c00.w);
   store(b, m0, n0 + 4u, c01.x); store(b, m0, n0 + 5u, c01.y); store(b, m0, n0 + 6u, c01.z); store(b, m0, n0 + 7u, c01.w);
   store(b, m1, n0, c10.x); store(b, m1, n0 + 1u, c10.y); store(b, m1, n0 + 2u, c10.z); store(b, m1, n0 + 3u, c10.w);
   store(b, m1, n0 + 4u, c11.x); store(b, m1, n0 + 5u, c11.y); store(b, m1, n0 + 6u, c11.z); store(b, m1, n0 + 7u, c11.w);
+#endif
 }

@@ -3,14 +3,17 @@
 // header comment that describes its tiling (shaders/lab/*.wgsl, or the production shaders/matmul*.wgsl
 // recorded through recordMatmul with a forced kernel). Every version is first checked against a CPU
 // reference on a small odd shape, then timed; the versions are interleaved round by round in one process
-// (the machine is shared and noisy), and one JSON line per (version, shape) is printed at the end.
+// (the machine is shared and noisy), and one JSON line per (version, shape) is printed at the end. On a CPU
+// driver the process CPU time of a run (cpu_ms_median: all driver threads together) is steadier than wall
+// time when other work competes for the cores.
 //
 //   npx vite build && node bench/lab/matmul.mjs [--versions=1,5,7] [--sizes=256,512,1024] [--iters=5]
 //                                               [--shapes=128x256x784,784x256x128:tn] [--list]
 //
 // Versions: 1 naive · 2 shared-memory 16×16 · 3 production 'tiled' (GPU default) · 4 register-blocked
 // scalar, no shared memory · 5/6 vec4 1×8 / 1×16 per thread, no shared memory · 7/8 subgroup-shared B,
-// 2×8 per thread (WG 64/32) · 9/10 the same 2×16 per thread · 11 production 'subgroup' (CPU-driver default).
+// 2×8 per thread (WG 64/32) · 9/10 the same 2×16 per thread · 11 production 'subgroup' (CPU-driver default;
+// vec4 loads and stores where N, K allow) · 12 the same with WG 64 forced.
 // Lesson on lavapipe: loads dominate (each non-uniform load is a per-lane bounds-checked scalar loop), so
 // the winners cut loads per FMA by passing the B tile between lanes with subgroupBroadcast.
 //
@@ -54,6 +57,7 @@ const VERSIONS = {
   2: { name: 'shared-memory tiled 16×16', ...lab('lab/matmul_smem', {}, (s) => [cdiv(s.N, 16), cdiv(s.M, 16), 1]) },
   3: { name: 'shared-memory 64×64, BK16, 4×4/thread (GPU default)', ...prod('tiled') },
   11: { name: 'production subgroup kernel (matmul_sg: 2×8/thread, B by subgroupBroadcast)', ...prod('subgroup') },
+  12: { name: 'production subgroup kernel, WG 64 forced (11 picks the WG that pads M least, e.g. 56 for 784)', ...prod('subgroup', { sgWorkgroup: 64 }) },
   4: { name: 'register-blocked 1×8/thread, no shared memory, scalar', ...lab('lab/matmul_regblock', { WG: 64 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1]) },
   5: { name: 'vec4 1×8/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 8, TN16: false }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1], vec4ok) },
   6: { name: 'vec4 1×16/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 16, TN16: true }, (s) => [cdiv(s.N, 16), cdiv(s.M, 64), 1], vec4ok) },
@@ -157,15 +161,22 @@ for (const s of shapes) {
     if (!VERSIONS[id].ok(s)) { console.log(JSON.stringify({ version: id, shape: s.tag, skipped: 'shape not supported' })); continue; }
     const rec = await prepare(VERSIONS[id], s, bufs);
     await run(rec);
-    entries.push({ id, rec, ms: [] });
+    entries.push({ id, rec, ms: [], cpu: [] });
   }
   for (let i = 0; i < iters; i++) {
-    for (const e of entries) { const t = performance.now(); await run(e.rec); e.ms.push(performance.now() - t); }
+    for (const e of entries) {
+      const t = performance.now();
+      const u = process.cpuUsage();
+      await run(e.rec);
+      const d = process.cpuUsage(u);
+      e.ms.push(performance.now() - t);
+      e.cpu.push((d.user + d.system) / 1000);
+    }
   }
   const flops = 2 * s.M * s.N * s.K;
   for (const e of entries) {
     const med = median(e.ms);
-    console.log(JSON.stringify({ version: e.id, name: VERSIONS[e.id].name, shape: s.tag, adapter, ms_median: +med.toPrecision(4), ms_min: +Math.min(...e.ms).toPrecision(4), gflops: +(flops / (med * 1e6)).toPrecision(4) }));
+    console.log(JSON.stringify({ version: e.id, name: VERSIONS[e.id].name, shape: s.tag, adapter, ms_median: +med.toPrecision(4), ms_min: +Math.min(...e.ms).toPrecision(4), cpu_ms_median: +median(e.cpu).toPrecision(4), gflops: +(flops / (med * 1e6)).toPrecision(4) }));
     for (const b of e.rec.owned) b.destroy();
   }
   bufs.destroy();

@@ -52,10 +52,17 @@ export function chooseKernel(rt: Runtime): MatmulKernel {
   return isSoftwareAdapter(rt) && knownSubgroupSize(rt) >= 8 ? 'subgroup' : 'tiled';
 }
 
-/** Invocations per workgroup of the 'subgroup' kernel (rows per workgroup = 2·WG): 64, fewer for small M·N so both/all CPU threads get work. */
-export function subgroupWorkgroupSize(M: number, N: number, batch = 1): number {
+/**
+ * Invocations per workgroup of the 'subgroup' kernel (rows per workgroup = 2·WG), a multiple of the subgroup
+ * size `lanes`: the largest of 64, 56, … 32 that wastes the fewest padded rows (M = 784: 56, 7 × 112 rows,
+ * where 64 would compute 896), fewer for small M·N so both/all CPU threads get work.
+ */
+export function subgroupWorkgroupSize(M: number, N: number, batch = 1, lanes = 8): number {
+  const step = Math.max(8, lanes);
+  const padded = (wg: number) => Math.ceil(M / (2 * wg)) * 2 * wg;
   let wg = 64;
-  while (wg > 8 && Math.ceil(M / (2 * wg)) * Math.ceil(N / 8) * batch < 8) wg /= 2;
+  for (let c = 64 - step; c >= 32; c -= step) if (padded(c) < padded(wg)) wg = c;
+  while (wg > step && Math.ceil(M / (2 * wg)) * Math.ceil(N / 8) * batch < 8) wg = Math.max(step, Math.floor(wg / 2 / step) * step);
   return wg;
 }
 
@@ -147,17 +154,19 @@ export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> 
   let defines: Record<string, number | boolean | string>;
   let workgroups: [number, number, number];
   if (kernel === 'subgroup') {
-    const WG = a.sgWorkgroup ?? subgroupWorkgroupSize(M, N, batch);
+    const WG = a.sgWorkgroup ?? subgroupWorkgroupSize(M, N, batch, knownSubgroupSize(rec.rt));
     // vec4 bindings where the layout allows: whole vec4s along the contiguous dimension, aligned bases.
     const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % (4 * eb(tA)) === 0 && a.A.size % (4 * eb(tA)) === 0;
     const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % (4 * eb(tB)) === 0 && a.B.size % (4 * eb(tB)) === 0;
+    const strideC = a.strideC ?? M * N;
+    const vecC = N % 4 === 0 && strideC % 4 === 0 && [a.C, ...(a.pre ? [a.pre] : [])].every((v) => v.offset % (4 * eb(tC)) === 0 && v.size % (4 * eb(tC)) === 0);
     shader = 'matmul_sg';
-    defines = { WG, VEC_A: vecA, VEC_B: vecB, ...flags };
+    defines = { WG, VEC_A: vecA, VEC_B: vecB, VEC_C: vecC, ...flags };
     workgroups = [Math.ceil(N / 8), Math.ceil(M / (2 * WG)), batch];
   } else {
     const tile = a.tile ?? chooseTile(M, N);
     shader = 'matmul';
-    defines = { ...tile, ...flags };
+    defines = { ...tile, VEC_C: false, ...flags };
     workgroups = [Math.ceil(N / tile.BN), Math.ceil(M / tile.BM), batch];
   }
   return rec.dispatch({

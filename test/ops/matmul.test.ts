@@ -1,9 +1,9 @@
 // Both matmul kernels — matmul.wgsl ('tiled') and matmul_sg.wgsl ('subgroup', with its vec4 and scalar
-// load paths) — (forward, both backward products, fused bias/activation, accumulate, batch) and
-// bias_grad.wgsl against src/reference/ops.ts. The 'subgroup' kernel runs where the adapter can take it.
-import { describe, it, beforeAll } from 'vitest';
+// load and store paths and its workgroup sizes) — (forward, both backward products, fused bias/activation,
+// accumulate, batch) and bias_grad.wgsl against src/reference/ops.ts. The 'subgroup' kernel runs where the adapter can take it.
+import { describe, it, beforeAll, expect } from 'vitest';
 import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, Recorder } from '../helpers.ts';
-import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE, knownSubgroupSize, chooseKernel, type MatmulKernel } from '../../src/ops/matmul.ts';
+import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE, knownSubgroupSize, chooseKernel, subgroupWorkgroupSize, type MatmulKernel } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/ops.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
@@ -27,7 +27,7 @@ const shapes: [number, number, number][] = [
 const kernels: MatmulKernel[] = ['tiled', 'subgroup'];
 const canRun = (k: MatmulKernel) => !!rt && (k === 'tiled' || knownSubgroupSize(rt) >= 8);
 
-async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel; alpha?: number }) {
+async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel; alpha?: number; sgWorkgroup?: number }) {
   const A = randn(M * K, M * 7 + K);
   const B = randn(K * N, N * 13 + K);
   const bias = o.bias ? randn(N, N + 1) : undefined;
@@ -37,7 +37,7 @@ async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?:
   const pre = o.act && o.act !== 'none' ? zeros(rt, M * N) : undefined;
   await recordMatmul(rec, {
     label: 'test', A: upload(rt, A), B: upload(rt, B), C, M, N, K,
-    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel, alpha: o.alpha,
+    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel, alpha: o.alpha, sgWorkgroup: o.sgWorkgroup,
   });
   await runRecorded(rt, rec);
   const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, alpha: o.alpha, bias });
@@ -64,6 +64,13 @@ describe.skipIf(!canRun(kernel))(`matmul kernel '${kernel}'`, () => {
   it('fused bias + relu epilogue, accumulate, aligned 64×32×16', () => check(rt!, 64, 32, 16, { bias: true, act: 'relu', accumulate: true, kernel }));
   it('larger: 512×384×256 with bias', () => check(rt!, 512, 384, 256, { bias: true, kernel }));
   it('scaled product (alpha 0.25) with bias and accumulate, 33×65×17', () => check(rt!, 33, 65, 17, { bias: true, accumulate: true, alpha: 0.25, kernel }));
+  // N % 4 == 0: the 'subgroup' kernel's vec4 epilogue (store4), with odd M and K and every epilogue stage.
+  for (const act of ['gelu', 'relu'] as const) {
+    it(`vec4 epilogue: alpha, bias, ${act} with pre, accumulate, 37×44×17 and 37×44×17 transA`, async () => {
+      await check(rt!, 37, 44, 17, { bias: true, act, accumulate: true, alpha: 0.5, kernel });
+      await check(rt!, 37, 44, 17, { transA: true, bias: true, act, kernel });
+    });
+  }
   it('larger, transposed: 300×260×132 (transB) and 260×132×300 (transA)', async () => {
     await check(rt!, 300, 260, 132, { transB: true, kernel });
     await check(rt!, 260, 132, 300, { transA: true, kernel });
@@ -94,6 +101,24 @@ describe.skipIf(!canRun(kernel))(`matmul kernel '${kernel}'`, () => {
   }
 });
 }
+
+describe.skipIf(!canRun('subgroup'))("'subgroup' kernel workgroup sizes", () => {
+  it('the default wastes the fewest padded rows and leaves work for every CPU thread', () => {
+    expect(subgroupWorkgroupSize(784, 256)).toBe(56); // 7 × 112 rows, not 7 × 128
+    expect(subgroupWorkgroupSize(128, 256)).toBe(64);
+    expect(subgroupWorkgroupSize(784, 256, 1, 16) % 16).toBe(0);
+    expect(subgroupWorkgroupSize(128, 10)).toBe(16);
+  });
+  // Workgroups of 56, 40 and 24 invocations (rows per workgroup not a power of two), odd and vec4 shapes.
+  for (const sgWorkgroup of [undefined, 40, 24]) {
+    it(`WG ${sgWorkgroup ?? subgroupWorkgroupSize(100, 65)}: 100×65×33, 100×64×36 (bias, gelu), transA and transB`, async () => {
+      await check(rt!, 100, 65, 33, { kernel: 'subgroup', sgWorkgroup });
+      await check(rt!, 100, 64, 36, { bias: true, act: 'gelu', kernel: 'subgroup', sgWorkgroup });
+      await check(rt!, 100, 64, 33, { transA: true, accumulate: true, kernel: 'subgroup', sgWorkgroup });
+      await check(rt!, 100, 65, 36, { transB: true, kernel: 'subgroup', sgWorkgroup });
+    });
+  }
+});
 
 describe.skipIf(!rt)('matmul kernel choice', () => {
   it(`default kernel on this adapter (${rt ? chooseKernel(rt) : '-'}) matches the reference`, () => check(rt!, 45, 30, 28, { bias: true, act: 'gelu' }));
