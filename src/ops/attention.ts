@@ -1,10 +1,21 @@
 // Records the causal multi-head self-attention kernels (shaders/attention.wgsl): one forward dispatch
 // (out and the per-row log-sum-exp), and a backward of two dispatches: dq (which also writes D = dout·out
 // per query row into `scratch`), then dk and dv. Nothing of size T×T is ever stored.
+// Two kernels with one contract (bench/lab/attention.mjs times them):
+//   'tiled'    64 rows per workgroup, the other rows staged in workgroup memory; right for real GPUs.
+//   'subgroup' 8 rows per workgroup, no workgroup memory or barriers, rows shared by subgroupBroadcast;
+//              ~2× faster than 'tiled' on CPU drivers (lavapipe/llvmpipe), forward and backward.
+// Both are bitwise repeatable. The 'subgroup' kernel is chosen on a software adapter with subgroups of
+// at least 8 lanes (as recordMatmul chooses its kernel), 'tiled' elsewhere; `kernel` forces one.
 import type { Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { sharedTypeDefines, type View } from '../gpu/buffers.ts';
+import type { Runtime } from '../gpu/device.ts';
+import { isSoftwareAdapter, knownSubgroupSize } from './matmul.ts';
 
-const BQ = 64; // rows per workgroup (shaders/attention.wgsl)
+export type AttentionKernel = 'tiled' | 'subgroup';
+
+/** Rows per workgroup of each kernel (shaders/attention.wgsl: BQ, WG). */
+const ROWS: Record<AttentionKernel, number> = { tiled: 64, subgroup: 8 };
 
 function headSize(label: string, C: number, NH: number): number {
   if (!(NH >= 1) || C % NH !== 0) throw new Error(`${label}: C = ${C} is not a multiple of NH = ${NH}`);
@@ -16,13 +27,31 @@ function tileRows(HS: number): number {
   return Math.max(1, Math.min(32, Math.floor(256 / Math.ceil(HS / 4))));
 }
 
-function defines(HS: number, accumulate: boolean) {
-  return { HS, HS4: Math.ceil(HS / 4), TILE: tileRows(HS), ACCUMULATE: accumulate };
+/** The kernel recordAttentionForward/Backward use on this runtime when the caller does not force one. */
+export function chooseAttentionKernel(rt: Runtime): AttentionKernel {
+  return isSoftwareAdapter(rt) && knownSubgroupSize(rt) >= 8 ? 'subgroup' : 'tiled';
 }
 
-function grid(label: string, B: number, T: number, NH: number): [number, number, number] {
+function pickKernel(rec: Recorder, label: string, forced: AttentionKernel | undefined): AttentionKernel {
+  const kernel = forced ?? chooseAttentionKernel(rec.rt);
+  if (kernel === 'subgroup' && knownSubgroupSize(rec.rt) < 8) {
+    throw new Error(
+      `${label}: the 'subgroup' attention needs subgroups of at least 8 lanes; this adapter's subgroup size is ` +
+        `${knownSubgroupSize(rec.rt) || 'unknown'}`,
+    );
+  }
+  return kernel;
+}
+
+/** VEC4 (vec4 bindings of qkv, out, dout, dqkv) needs whole vec4s per head and per row. */
+function defines(kernel: AttentionKernel, HS: number, C: number, accumulate: boolean) {
+  const SUBGROUPS = kernel === 'subgroup';
+  return { HS, HS4: Math.ceil(HS / 4), TILE: tileRows(HS), ACCUMULATE: accumulate, SUBGROUPS, VEC4: SUBGROUPS && HS % 4 === 0 && C % 4 === 0 };
+}
+
+function grid(label: string, kernel: AttentionKernel, B: number, T: number, NH: number): [number, number, number] {
   if (T < 1 || B < 1) throw new Error(`${label}: B = ${B}, T = ${T} must be at least 1`);
-  return [Math.ceil(T / BQ), NH, B];
+  return [Math.ceil(T / ROWS[kernel]), NH, B];
 }
 
 /** Floats of `scratch` that recordAttentionBackward needs: D [B, NH, T]. */
@@ -34,17 +63,19 @@ export function attentionScratchElements(B: number, T: number, NH: number): numb
 export async function recordAttentionForward(
   rec: Recorder,
   label: string,
-  a: { qkv: View; out: View; lse: View; B: number; T: number; C: number; NH: number },
+  a: { qkv: View; out: View; lse: View; B: number; T: number; C: number; NH: number; kernel?: AttentionKernel },
 ): Promise<void> {
   const { B, T, C, NH } = a;
   const HS = headSize(label, C, NH);
+  const kernel = pickKernel(rec, label, a.kernel);
   const pairs = (B * NH * T * (T + 1)) / 2;
   await rec.dispatch({
     label,
     shader: 'attention',
     entry: 'forward',
     bindings: ['read', 'write', 'write'],
-    defines: defines(HS, false),
+    defines: { ...defines(kernel, HS, C, false), ...sharedTypeDefines('ACT_T', label, [a.qkv, a.out]) },
+    f16: true,
     uniform: [
       ['u32', T],
       ['u32', C],
@@ -52,7 +83,7 @@ export async function recordAttentionForward(
       ['f32', 1 / Math.sqrt(HS)],
     ],
     resources: [a.qkv, a.out, a.lse],
-    workgroups: grid(label, B, T, NH),
+    workgroups: grid(label, kernel, B, T, NH),
     cost: { flops: 4 * pairs * HS, bytes: 4 * (4 * B * T * C + B * NH * T) },
   });
 }
@@ -73,10 +104,13 @@ export async function recordAttentionBackward(
     C: number;
     NH: number;
     accumulate: boolean;
+    /** Force a kernel (default chooseAttentionKernel(rt)); 'subgroup' needs subgroups of ≥ 8 lanes. */
+    kernel?: AttentionKernel;
   },
 ): Promise<void> {
   const { B, T, C, NH } = a;
   const HS = headSize(label, C, NH);
+  const kernel = pickKernel(rec, label, a.kernel);
   if (a.scratch.size < 4 * attentionScratchElements(B, T, NH)) {
     throw new Error(`${label}: scratch holds ${a.scratch.size / 4} floats, needs ${attentionScratchElements(B, T, NH)}`);
   }
@@ -84,7 +118,8 @@ export async function recordAttentionBackward(
   const common = {
     shader: 'attention',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write'] as const,
-    defines: defines(HS, a.accumulate),
+    defines: { ...defines(kernel, HS, C, a.accumulate), ...sharedTypeDefines('ACT_T', label, [a.dout, a.qkv, a.out, a.dqkv]) },
+    f16: true,
     uniform: [
       ['u32', T],
       ['u32', C],
@@ -92,7 +127,7 @@ export async function recordAttentionBackward(
       ['f32', 1 / Math.sqrt(HS)],
     ] as Array<['u32' | 'f32', number]>,
     resources: [a.dout, a.qkv, a.out, a.lse, a.dqkv, a.scratch],
-    workgroups: grid(label, B, T, NH),
+    workgroups: grid(label, kernel, B, T, NH),
   };
   const rw = a.accumulate ? 2 : 1;
   await rec.dispatch({

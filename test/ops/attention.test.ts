@@ -1,20 +1,32 @@
-// attention.wgsl (causal multi-head self-attention, forward and flash-style backward) against the naive
-// float64 reference in src/reference/transformer.ts, and the reference's gradients against finite differences.
+// attention.wgsl (causal multi-head self-attention, forward and flash-style backward), both kernels ('tiled'
+// and 'subgroup'), against the naive float64 reference in src/reference/transformer.ts, and the reference's
+// gradients against finite differences.
 import { describe, it, expect } from 'vitest';
 import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, relL2, Recorder } from '../helpers.ts';
-import { recordAttentionForward, recordAttentionBackward, attentionScratchElements } from '../../src/ops/attention.ts';
+import { recordAttentionForward, recordAttentionBackward, attentionScratchElements, type AttentionKernel } from '../../src/ops/attention.ts';
+import { knownSubgroupSize } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/transformer.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
 const rt = await testRuntime();
 
-async function run(rt: Runtime, qkv: Float32Array, dout: Float32Array, dqkv0: Float32Array | null, B: number, T: number, C: number, NH: number) {
+async function run(
+  rt: Runtime,
+  kernel: AttentionKernel,
+  qkv: Float32Array,
+  dout: Float32Array,
+  dqkv0: Float32Array | null,
+  B: number,
+  T: number,
+  C: number,
+  NH: number,
+) {
   const rec = new Recorder(rt);
   const qkvV = upload(rt, qkv);
   const out = zeros(rt, B * T * C);
   const lse = zeros(rt, B * NH * T);
   const dqkv = dqkv0 ? upload(rt, dqkv0) : upload(rt, new Float32Array(B * T * 3 * C).fill(77)); // assign must overwrite
-  await recordAttentionForward(rec, 'attn', { qkv: qkvV, out, lse, B, T, C, NH });
+  await recordAttentionForward(rec, 'attn', { qkv: qkvV, out, lse, B, T, C, NH, kernel });
   await recordAttentionBackward(rec, 'attn back', {
     dout: upload(rt, dout),
     qkv: qkvV,
@@ -27,6 +39,7 @@ async function run(rt: Runtime, qkv: Float32Array, dout: Float32Array, dqkv0: Fl
     C,
     NH,
     accumulate: dqkv0 !== null,
+    kernel,
   });
   await runRecorded(rt, rec);
   return { out: await read(rt, out), lse: await read(rt, lse), dqkv: await read(rt, dqkv) };
@@ -58,48 +71,53 @@ const LSE_TOL = { atol: 2e-5, rtol: 1e-5 };
 // (~|s|·eps): 1e-4 relative plus an absolute floor for entries that nearly cancel.
 const GRAD_TOL = { atol: 1e-4, rtol: 1e-3 };
 
-describe.skipIf(!rt)('attention forward and backward', () => {
-  for (const [B, T, C, NH, alsoAccumulate] of SHAPES) {
-    for (const accumulate of alsoAccumulate ? [false, true] : [false]) {
-      it(`B=${B}, T=${T}, C=${C}, NH=${NH} (HS=${C / NH}), accumulate=${accumulate}`, async () => {
-        const seed = B * 1000 + T * 10 + C + NH;
-        const qkv = randn(B * T * 3 * C, seed);
-        const dout = randn(B * T * C, seed + 1);
-        const dqkv0 = accumulate ? randn(B * T * 3 * C, seed + 2) : null;
-        const got = await run(rt!, qkv, dout, dqkv0, B, T, C, NH);
-        const want = ref.attentionForward(qkv, B, T, C, NH);
-        expectClose(got.out, want.out, OUT_TOL, 'out');
-        expectClose(got.lse, want.lse, LSE_TOL, 'lse');
-        const dq = ref.attentionBackward(dout, qkv, B, T, C, NH).map((v, i) => v + (dqkv0 ? dqkv0[i] : 0));
-        expectClose(got.dqkv, dq, GRAD_TOL, 'dqkv');
-        expect(relL2(got.dqkv, dq)).toBeLessThan(1e-5);
-      });
+// 'subgroup' runs where subgroups of ≥ 8 lanes are known (lavapipe); elsewhere its suite shows as skipped.
+for (const kernel of ['tiled', 'subgroup'] as const) {
+  describe.skipIf(!rt || (kernel === 'subgroup' && knownSubgroupSize(rt) < 8))(`attention forward and backward (${kernel})`, () => {
+    for (const [B, T, C, NH, alsoAccumulate] of SHAPES) {
+      for (const accumulate of alsoAccumulate ? [false, true] : [false]) {
+        it(`B=${B}, T=${T}, C=${C}, NH=${NH} (HS=${C / NH}), accumulate=${accumulate}`, async () => {
+          const seed = B * 1000 + T * 10 + C + NH;
+          const qkv = randn(B * T * 3 * C, seed);
+          const dout = randn(B * T * C, seed + 1);
+          const dqkv0 = accumulate ? randn(B * T * 3 * C, seed + 2) : null;
+          const got = await run(rt!, kernel, qkv, dout, dqkv0, B, T, C, NH);
+          const want = ref.attentionForward(qkv, B, T, C, NH);
+          expectClose(got.out, want.out, OUT_TOL, 'out');
+          expectClose(got.lse, want.lse, LSE_TOL, 'lse');
+          const dq = ref.attentionBackward(dout, qkv, B, T, C, NH).map((v, i) => v + (dqkv0 ? dqkv0[i] : 0));
+          expectClose(got.dqkv, dq, GRAD_TOL, 'dqkv');
+          expect(relL2(got.dqkv, dq)).toBeLessThan(1e-5);
+        });
+      }
     }
-  }
 
-  it('peaked softmax (scores with spread ~16): stable, no overflow, same tolerances', async () => {
-    const [B, T, C, NH] = [2, 20, 36, 3];
-    const qkv = randn(B * T * 3 * C, 5, 4);
-    const dout = randn(B * T * C, 6);
-    const got = await run(rt!, qkv, dout, null, B, T, C, NH);
-    const want = ref.attentionForward(qkv, B, T, C, NH);
-    expectClose(got.out, want.out, { atol: 1e-4, rtol: 1e-4 }, 'out');
-    expectClose(got.lse, want.lse, { atol: 1e-4, rtol: 1e-5 }, 'lse');
-    // Scores up to ~50: exp carries ~50·eps relative error into P, times |dout·v| ≲ 60.
-    expectClose(got.dqkv, ref.attentionBackward(dout, qkv, B, T, C, NH), { atol: 1e-3, rtol: 1e-3 }, 'dqkv');
+    it('peaked softmax (scores with spread ~16): stable, no overflow, same tolerances', async () => {
+      const [B, T, C, NH] = [2, 20, 36, 3];
+      const qkv = randn(B * T * 3 * C, 5, 4);
+      const dout = randn(B * T * C, 6);
+      const got = await run(rt!, kernel, qkv, dout, null, B, T, C, NH);
+      const want = ref.attentionForward(qkv, B, T, C, NH);
+      expectClose(got.out, want.out, { atol: 1e-4, rtol: 1e-4 }, 'out');
+      expectClose(got.lse, want.lse, { atol: 1e-4, rtol: 1e-5 }, 'lse');
+      // Scores up to ~50: exp carries ~50·eps relative error into P, times |dout·v| ≲ 60.
+      expectClose(got.dqkv, ref.attentionBackward(dout, qkv, B, T, C, NH), { atol: 1e-3, rtol: 1e-3 }, 'dqkv');
+    });
+
+    it('is bitwise repeatable (forward and backward, run twice)', async () => {
+      const [B, T, C, NH] = [2, 45, 36, 3];
+      const qkv = randn(B * T * 3 * C, 21);
+      const dout = randn(B * T * C, 22);
+      const a = await run(rt!, kernel, qkv, dout, null, B, T, C, NH);
+      const b = await run(rt!, kernel, qkv, dout, null, B, T, C, NH);
+      expect(Buffer.from(a.out.buffer).equals(Buffer.from(b.out.buffer))).toBe(true);
+      expect(Buffer.from(a.lse.buffer).equals(Buffer.from(b.lse.buffer))).toBe(true);
+      expect(Buffer.from(a.dqkv.buffer).equals(Buffer.from(b.dqkv.buffer))).toBe(true);
+    });
   });
+}
 
-  it('is bitwise repeatable (forward and backward, run twice)', async () => {
-    const [B, T, C, NH] = [2, 45, 36, 3];
-    const qkv = randn(B * T * 3 * C, 21);
-    const dout = randn(B * T * C, 22);
-    const a = await run(rt!, qkv, dout, null, B, T, C, NH);
-    const b = await run(rt!, qkv, dout, null, B, T, C, NH);
-    expect(Buffer.from(a.out.buffer).equals(Buffer.from(b.out.buffer))).toBe(true);
-    expect(Buffer.from(a.lse.buffer).equals(Buffer.from(b.lse.buffer))).toBe(true);
-    expect(Buffer.from(a.dqkv.buffer).equals(Buffer.from(b.dqkv.buffer))).toBe(true);
-  });
-
+describe.skipIf(!rt)('attention arguments', () => {
   it('rejects C not a multiple of NH and a short scratch', async () => {
     const rec = new Recorder(rt!);
     const v = zeros(rt!, 64);
