@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // Benchmarks: `npm run bench -- [matmul] [mlp] [gpt] [--sizes=256,512,1024] [--iters=N] [--steps=N] [--peers=a,b]
-//   [--autotune] [--profile] [--overhead [--full-step]] [--out=DIR | --no-report]`.
+//   [--autotune] [--profile] [--overhead [--full-step]] [--precision=f32] [--out=DIR | --no-report]`.
+// Where the adapter offers shader-f16, the MLP and GPT benches also run our mixed-precision path
+// (impl 'wgsl-train-f16'), unless --precision=f32.
 // Prints one JSON object per line, each a single measurement, then a summary line of our/peer ratios.
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
@@ -50,9 +52,12 @@ async function ourMatmul(M, N, K, iters) {
   return ms;
 }
 
-async function ourMlp(batch, steps) {
+// Our implementations: f32, and mixed precision where the adapter offers shader-f16 (unless --precision=f32).
+const OURS = [{ impl: 'wgsl-train', precision: 'f32' }, ...(rt.features.has('shader-f16') && flags.precision !== 'f32' ? [{ impl: 'wgsl-train-f16', precision: 'f16' }] : [])];
+
+async function ourMlp(batch, steps, precision) {
   const model = new Sequential([new Linear(784, 256), new ReLU(), new Linear(256, 256), new ReLU(), new Linear(256, 10)]);
-  const trainer = await Trainer.create(rt, model, { inputShape: [784], loss: 'cross-entropy', optimizer: { type: 'adam', lr: 1e-3 }, batchSize: batch, seed: 0 });
+  const trainer = await Trainer.create(rt, model, { inputShape: [784], loss: 'cross-entropy', optimizer: { type: 'adam', lr: 1e-3 }, batchSize: batch, seed: 0, precision });
   const x = randomArray(batch * 784, 3);
   const y = new Int32Array(batch).map((_, i) => (i * 7) % 10);
   for (let i = 0; i < 2; i++) { trainer.step({ x, y }); await trainer.sync(); }
@@ -65,17 +70,17 @@ async function ourMlp(batch, steps) {
 // The GPT bench: a byte-level GPT-2 (4 layers, n_embd 128, 4 heads, T 64, batch 8), AdamW training steps.
 const GPT_BENCH = GPT_DEFAULTS;
 
-async function ourGpt(steps) {
+async function ourGpt(steps, precision) {
   const { vocab, nLayer, nEmbd, nHead, T, batch } = GPT_BENCH;
   const model = new GPT({ vocab_size: vocab, n_positions: T, n_embd: nEmbd, n_layer: nLayer, n_head: nHead, layer_norm_epsilon: 1e-5 });
-  const trainer = await Trainer.create(rt, model, { inputShape: [T], loss: 'cross-entropy', optimizer: { type: 'adamw', lr: 3e-4, weightDecay: 0 }, batchSize: batch, seed: 0 });
+  const trainer = await Trainer.create(rt, model, { inputShape: [T], loss: 'cross-entropy', optimizer: { type: 'adamw', lr: 3e-4, weightDecay: 0 }, batchSize: batch, seed: 0, precision });
   const x = new Int32Array(batch * T).map((_, i) => (i * 31 + 7) % vocab);
   const y = new Int32Array(batch * T).map((_, i) => (i * 17 + 3) % vocab);
   for (let i = 0; i < 2; i++) { trainer.step({ x, y }); await trainer.sync(); }
   const ms = [];
   for (let i = 0; i < steps; i++) { const t = performance.now(); trainer.step({ x, y }); await trainer.sync(); ms.push(performance.now() - t); }
   const flops = trainer.flopsPerStep;
-  if (flags.profile) {
+  if (flags.profile && precision === 'f32') {
     // Per-kernel GPU times of one step from timestamp queries (where the adapter offers them).
     for (const row of summarizeKernelTimes(await trainer.profile({ x, y }))) {
       console.log(JSON.stringify({ bench: 'gpt-profile', impl: 'wgsl-train', adapter, kernel: row.kernel, calls: row.calls, ms: round(row.ms), gflops: round(row.gflops) }));
@@ -128,8 +133,10 @@ if (which.includes('mlp')) {
   const batch = Number(flags.batch ?? 128);
   const steps = Number(flags.steps ?? 10);
   const shape = [784, 256, 256, 10];
-  const ms = await ourMlp(batch, steps);
-  emit({ bench: 'mlp', shape, batch, optimizer: 'adam', impl: 'wgsl-train', adapter, ...stats(ms), samples_per_s: round((batch * 1000) / median(ms)) });
+  for (const { impl, precision } of OURS) {
+    const ms = await ourMlp(batch, steps, precision);
+    emit({ bench: 'mlp', shape, batch, optimizer: 'adam', impl, adapter, ...stats(ms), samples_per_s: round((batch * 1000) / median(ms)) });
+  }
   await withPeers(async (peer) => {
     const { ms } = await peer.mlp({ batch, sizes: shape, steps, warmup: 2 });
     emit({ bench: 'mlp', shape, batch, optimizer: 'adam', impl: peer.impl, adapter: peer.adapter, ...stats(ms), samples_per_s: round((batch * 1000) / median(ms)) });
@@ -140,8 +147,10 @@ if (which.includes('gpt')) {
   const steps = Number(flags.steps ?? 5);
   const { vocab, nLayer, nEmbd, nHead, T, batch } = GPT_BENCH;
   const shape = { vocab, n_layer: nLayer, n_embd: nEmbd, n_head: nHead, T, batch };
-  const { ms, flops } = await ourGpt(steps);
-  emit({ bench: 'gpt', shape, impl: 'wgsl-train', adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)), gflops: round(flops / (median(ms) * 1e6)) });
+  for (const { impl, precision } of OURS) {
+    const { ms, flops } = await ourGpt(steps, precision);
+    emit({ bench: 'gpt', shape, impl, adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)), gflops: round(flops / (median(ms) * 1e6)) });
+  }
   await withPeers(async (peer) => {
     const { ms } = await peer.gptStep({ ...GPT_BENCH, steps, warmup: 2 });
     emit({ bench: 'gpt', shape, impl: peer.impl, adapter: peer.adapter, ...stats(ms), tokens_per_s: round((batch * T * 1000) / median(ms)) });
@@ -168,23 +177,26 @@ if (which.includes('gpt')) {
   }
   // GPT-2 124M full fine-tune at B 4, T 256 with AdamW: the estimated GPU memory, and whether it fits here.
   const gpt2 = new GPT({ vocab_size: 50257, n_positions: 1024, n_embd: 768, n_layer: 12, n_head: 12, layer_norm_epsilon: 1e-5 });
-  const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment, maxBindingBytes: rt.limits.maxStorageBufferBindingSize });
   const lim = { maxStorageBufferBindingSize: rt.limits.maxStorageBufferBindingSize, maxBufferSize: rt.limits.maxBufferSize };
-  emit({
-    bench: 'gpt-memory', model: 'gpt2-124M', batch: 4, T: 256, optimizer: 'adamw', adapter, parameters: est.parameters,
-    bytes_total: est.totalBytes, bytes_arenas: est.arenaBytes, bytes_activations: est.activationBytes, bytes_activations_unshared: est.activationBytesUnshared,
-    largest_binding: est.largestBinding, largest_buffer: est.largestBuffer, limits: lim,
-    fits: est.largestBinding.bytes <= lim.maxStorageBufferBindingSize && est.largestBuffer <= lim.maxBufferSize,
-  });
+  for (const { precision } of OURS) {
+    const est = estimateTrainingMemory(gpt2, { inputShape: [256], batchSize: 4, loss: 'cross-entropy', stateArenas: 2, alignBytes: rt.limits.minStorageBufferOffsetAlignment, maxBindingBytes: rt.limits.maxStorageBufferBindingSize, precision });
+    emit({
+      bench: 'gpt-memory', model: 'gpt2-124M', batch: 4, T: 256, optimizer: 'adamw', precision, adapter, parameters: est.parameters,
+      bytes_total: est.totalBytes, bytes_arenas: est.arenaBytes, bytes_activations: est.activationBytes, bytes_activations_unshared: est.activationBytesUnshared,
+      largest_binding: est.largestBinding, largest_buffer: est.largestBuffer, limits: lim,
+      fits: est.largestBinding.bytes <= lim.maxStorageBufferBindingSize && est.largestBuffer <= lim.maxBufferSize,
+    });
+  }
 }
 
 // Summary: our figure over each WebGPU peer's, per bench and shape (higher is better for us).
 const summary = { summary: true, adapter, ratios: {} };
-for (const r of results.filter((r) => r.impl === 'wgsl-train')) {
-  const key = `${r.bench} ${Array.isArray(r.shape) ? r.shape.join('x') : ''}`.trim();
+const isOurs = (impl) => OURS.some((o) => o.impl === impl);
+for (const r of results.filter((r) => isOurs(r.impl))) {
+  const key = `${r.bench} ${Array.isArray(r.shape) ? r.shape.join('x') : ''}${r.impl === 'wgsl-train' ? '' : ` (${r.impl})`}`.trim();
   const ours = r.bench === 'gpt' ? r.tokens_per_s : r.gflops ?? r.samples_per_s;
-  for (const p of results.filter((p) => p.bench === r.bench && JSON.stringify(p.shape) === JSON.stringify(r.shape) && p.impl !== 'wgsl-train' && !p.error)) {
-    summary.ratios[`${key} vs ${p.impl}`] = round(ours / (p.gflops ?? p.samples_per_s ?? p.tokens_per_s));
+  for (const p of results.filter((p) => p.bench === r.bench && JSON.stringify(p.shape) === JSON.stringify(r.shape) && !isOurs(p.impl) && !p.error)) {
+    summary.ratios[`${key} vs ${p.impl}`] = round(ours / (p.tokens_per_s ?? p.gflops ?? p.samples_per_s));
   }
 }
 console.log(JSON.stringify(summary));

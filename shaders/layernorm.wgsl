@@ -13,6 +13,12 @@
 //   forward_rows, backward_dinp_rows: one THREAD per row, no workgroup memory or barriers (for CPU
 //   implementations of WebGPU, where barriers are expensive): (ceil(R / 64), 1, 1).
 //   backward_params: a workgroup of PC columns × PR row lanes per PC columns: (ceil(C / PC), 1, 1).
+// Mixed precision: inp, out, dout and dinp have element type ACT_T (f16 there); weights, statistics and the
+// arithmetic are f32.
+#if {{F16}}
+enable f16;
+#endif
+#include "lib/half"
 struct Params { R: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
@@ -33,10 +39,10 @@ fn reduce_sum2(x: vec2f, t: u32) -> vec2f {
 }
 
 // ---- forward: bindings inp, weight, bias (read); out, mean, rstd (write) ----
-@group(0) @binding(1) var<storage, read> f_inp: array<f32>;
+@group(0) @binding(1) var<storage, read> f_inp: array<{{ACT_T}}>;
 @group(0) @binding(2) var<storage, read> f_weight: array<f32>;
 @group(0) @binding(3) var<storage, read> f_bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> f_out: array<f32>;
+@group(0) @binding(4) var<storage, read_write> f_out: array<{{ACT_T}}>;
 @group(0) @binding(5) var<storage, read_write> f_mean: array<f32>;
 @group(0) @binding(6) var<storage, read_write> f_rstd: array<f32>;
 
@@ -48,24 +54,24 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   let C = params.C;
   let base = r * C;
   var s = 0.0;
-  for (var c = t; c < C; c += WG) { s += f_inp[base + c]; }
+  for (var c = t; c < C; c += WG) { s += f32(f_inp[base + c]); }
   let mean = reduce_sum2(vec2f(s, 0.0), t).x / f32(C);
   var v = 0.0;
-  for (var c = t; c < C; c += WG) { let d = f_inp[base + c] - mean; v += d * d; }
+  for (var c = t; c < C; c += WG) { let d = f32(f_inp[base + c]) - mean; v += d * d; }
   let rstd = 1.0 / sqrt(reduce_sum2(vec2f(v, 0.0), t).x / f32(C) + params.eps);
   for (var c = t; c < C; c += WG) {
-    f_out[base + c] = (f_inp[base + c] - mean) * rstd * f_weight[c] + f_bias[c];
+    f_out[base + c] = to_{{ACT_T}}((f32(f_inp[base + c]) - mean) * rstd * f_weight[c] + f_bias[c]);
   }
   if (t == 0u) { f_mean[r] = mean; f_rstd[r] = rstd; }
 }
 
 // ---- backward_dinp: bindings dout, inp, weight, mean, rstd (read); dinp (write) ----
-@group(0) @binding(1) var<storage, read> d_dout: array<f32>;
-@group(0) @binding(2) var<storage, read> d_inp: array<f32>;
+@group(0) @binding(1) var<storage, read> d_dout: array<{{ACT_T}}>;
+@group(0) @binding(2) var<storage, read> d_inp: array<{{ACT_T}}>;
 @group(0) @binding(3) var<storage, read> d_weight: array<f32>;
 @group(0) @binding(4) var<storage, read> d_mean: array<f32>;
 @group(0) @binding(5) var<storage, read> d_rstd: array<f32>;
-@group(0) @binding(6) var<storage, read_write> d_dinp: array<f32>;
+@group(0) @binding(6) var<storage, read_write> d_dinp: array<{{ACT_T}}>;
 
 @compute @workgroup_size(WG)
 fn backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -78,19 +84,19 @@ fn backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let rstd = d_rstd[r];
   var s = vec2f(0.0);
   for (var c = t; c < C; c += WG) {
-    let g = d_dout[base + c] * d_weight[c];
-    let xhat = (d_inp[base + c] - mean) * rstd;
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    let xhat = (f32(d_inp[base + c]) - mean) * rstd;
     s += vec2f(g, g * xhat);
   }
   let m = reduce_sum2(s, t) / f32(C);
   for (var c = t; c < C; c += WG) {
-    let g = d_dout[base + c] * d_weight[c];
-    let xhat = (d_inp[base + c] - mean) * rstd;
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    let xhat = (f32(d_inp[base + c]) - mean) * rstd;
     let v = rstd * (g - m.x - xhat * m.y);
 #if {{ACCUMULATE}}
-    d_dinp[base + c] += v;
+    d_dinp[base + c] = to_{{ACT_T}}(f32(d_dinp[base + c]) + v);
 #else
-    d_dinp[base + c] = v;
+    d_dinp[base + c] = to_{{ACT_T}}(v);
 #endif
   }
 }
@@ -103,12 +109,12 @@ fn forward_rows(@builtin(global_invocation_id) gid: vec3u) {
   let C = params.C;
   let base = r * C;
   var s = 0.0;
-  for (var c = 0u; c < C; c++) { s += f_inp[base + c]; }
+  for (var c = 0u; c < C; c++) { s += f32(f_inp[base + c]); }
   let mean = s / f32(C);
   var v = 0.0;
-  for (var c = 0u; c < C; c++) { let d = f_inp[base + c] - mean; v += d * d; }
+  for (var c = 0u; c < C; c++) { let d = f32(f_inp[base + c]) - mean; v += d * d; }
   let rstd = 1.0 / sqrt(v / f32(C) + params.eps);
-  for (var c = 0u; c < C; c++) { f_out[base + c] = (f_inp[base + c] - mean) * rstd * f_weight[c] + f_bias[c]; }
+  for (var c = 0u; c < C; c++) { f_out[base + c] = to_{{ACT_T}}((f32(f_inp[base + c]) - mean) * rstd * f_weight[c] + f_bias[c]); }
   f_mean[r] = mean;
   f_rstd[r] = rstd;
 }
@@ -123,24 +129,24 @@ fn backward_dinp_rows(@builtin(global_invocation_id) gid: vec3u) {
   let rstd = d_rstd[r];
   var s = vec2f(0.0);
   for (var c = 0u; c < C; c++) {
-    let g = d_dout[base + c] * d_weight[c];
-    s += vec2f(g, g * (d_inp[base + c] - mean) * rstd);
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    s += vec2f(g, g * (f32(d_inp[base + c]) - mean) * rstd);
   }
   let m = s / f32(C);
   for (var c = 0u; c < C; c++) {
-    let g = d_dout[base + c] * d_weight[c];
-    let v = rstd * (g - m.x - (d_inp[base + c] - mean) * rstd * m.y);
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    let v = rstd * (g - m.x - (f32(d_inp[base + c]) - mean) * rstd * m.y);
 #if {{ACCUMULATE}}
-    d_dinp[base + c] += v;
+    d_dinp[base + c] = to_{{ACT_T}}(f32(d_dinp[base + c]) + v);
 #else
-    d_dinp[base + c] = v;
+    d_dinp[base + c] = to_{{ACT_T}}(v);
 #endif
   }
 }
 
 // ---- backward_params: bindings dout, inp, mean, rstd (read); dweight, dbias (write) ----
-@group(0) @binding(1) var<storage, read> p_dout: array<f32>;
-@group(0) @binding(2) var<storage, read> p_inp: array<f32>;
+@group(0) @binding(1) var<storage, read> p_dout: array<{{ACT_T}}>;
+@group(0) @binding(2) var<storage, read> p_inp: array<{{ACT_T}}>;
 @group(0) @binding(3) var<storage, read> p_mean: array<f32>;
 @group(0) @binding(4) var<storage, read> p_rstd: array<f32>;
 @group(0) @binding(5) var<storage, read_write> p_dweight: array<f32>;
@@ -157,8 +163,8 @@ fn backward_params(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_i
   var s = vec2f(0.0);   // (Σ dout·xhat, Σ dout)
   if (c < C) {
     for (var r = lid.y; r < params.R; r += PR) {
-      let g = p_dout[r * C + c];
-      let xhat = (p_inp[r * C + c] - p_mean[r]) * p_rstd[r];
+      let g = f32(p_dout[r * C + c]);
+      let xhat = (f32(p_inp[r * C + c]) - p_mean[r]) * p_rstd[r];
       s += vec2f(g * xhat, g);
     }
   }

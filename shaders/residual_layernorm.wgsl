@@ -16,6 +16,12 @@
 //   forward, backward_dinp: one workgroup of WG threads per row: (min(R, 65535), ceil(R / 65535), 1).
 //   forward_rows, backward_dinp_rows: one THREAD per row, no workgroup memory or barriers (for CPU
 //   implementations of WebGPU, where barriers are expensive): (ceil(R / 64), 1, 1).
+// Mixed precision: x, y, s, out, dout, dsum, dx and dy have element type ACT_T (f16 there); weights,
+// statistics and the arithmetic are f32.
+#if {{F16}}
+enable f16;
+#endif
+#include "lib/half"
 struct Params { R: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
@@ -36,12 +42,12 @@ fn reduce_sum2(x: vec2f, t: u32) -> vec2f {
 }
 
 // ---- forward: bindings x, y, weight, bias (read); s, out, mean, rstd (write) ----
-@group(0) @binding(1) var<storage, read> f_x: array<f32>;
-@group(0) @binding(2) var<storage, read> f_y: array<f32>;
+@group(0) @binding(1) var<storage, read> f_x: array<{{ACT_T}}>;
+@group(0) @binding(2) var<storage, read> f_y: array<{{ACT_T}}>;
 @group(0) @binding(3) var<storage, read> f_weight: array<f32>;
 @group(0) @binding(4) var<storage, read> f_bias: array<f32>;
-@group(0) @binding(5) var<storage, read_write> f_s: array<f32>;
-@group(0) @binding(6) var<storage, read_write> f_out: array<f32>;
+@group(0) @binding(5) var<storage, read_write> f_s: array<{{ACT_T}}>;
+@group(0) @binding(6) var<storage, read_write> f_out: array<{{ACT_T}}>;
 @group(0) @binding(7) var<storage, read_write> f_mean: array<f32>;
 @group(0) @binding(8) var<storage, read_write> f_rstd: array<f32>;
 
@@ -55,49 +61,49 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   let base = r * C;
   var s = 0.0;
   for (var c = t; c < C; c += WG) {
-    let v = f_x[base + c] + f_y[base + c];
+    let v = to_{{ACT_T}}(f32(f_x[base + c]) + f32(f_y[base + c]));   // the mean is that of s as stored
     f_s[base + c] = v;
-    s += v;
+    s += f32(v);
   }
   let mean = reduce_sum2(vec2f(s, 0.0), t).x / f32(C);
   var v = 0.0;
-  for (var c = t; c < C; c += WG) { let d = f_s[base + c] - mean; v += d * d; }
+  for (var c = t; c < C; c += WG) { let d = f32(f_s[base + c]) - mean; v += d * d; }
   let rstd = 1.0 / sqrt(reduce_sum2(vec2f(v, 0.0), t).x / f32(C) + params.eps);
   for (var c = t; c < C; c += WG) {
-    f_out[base + c] = (f_s[base + c] - mean) * rstd * f_weight[c] + f_bias[c];
+    f_out[base + c] = to_{{ACT_T}}((f32(f_s[base + c]) - mean) * rstd * f_weight[c] + f_bias[c]);
   }
   if (t == 0u) { f_mean[r] = mean; f_rstd[r] = rstd; }
 }
 
 // ---- backward_dinp: bindings dout, dsum, s, weight, mean, rstd (read); dx, dy (write) ----
-@group(0) @binding(1) var<storage, read> d_dout: array<f32>;
-@group(0) @binding(2) var<storage, read> d_dsum: array<f32>;
-@group(0) @binding(3) var<storage, read> d_s: array<f32>;
+@group(0) @binding(1) var<storage, read> d_dout: array<{{ACT_T}}>;
+@group(0) @binding(2) var<storage, read> d_dsum: array<{{ACT_T}}>;
+@group(0) @binding(3) var<storage, read> d_s: array<{{ACT_T}}>;
 @group(0) @binding(4) var<storage, read> d_weight: array<f32>;
 @group(0) @binding(5) var<storage, read> d_mean: array<f32>;
 @group(0) @binding(6) var<storage, read> d_rstd: array<f32>;
-@group(0) @binding(7) var<storage, read_write> d_dx: array<f32>;
-@group(0) @binding(8) var<storage, read_write> d_dy: array<f32>;
+@group(0) @binding(7) var<storage, read_write> d_dx: array<{{ACT_T}}>;
+@group(0) @binding(8) var<storage, read_write> d_dy: array<{{ACT_T}}>;
 
 // Writes the gradient of s at element i to dx and dy, as DX and DY say.
 fn write_grads(i: u32, v: f32) {
 #if {{HAS_DSUM}}
-  let ds = v + d_dsum[i];
+  let ds = v + f32(d_dsum[i]);
 #else
   let ds = v;
 #endif
 #if {{WRITE_DX}}
 #if {{ACCUMULATE_DX}}
-  d_dx[i] += ds;
+  d_dx[i] = to_{{ACT_T}}(f32(d_dx[i]) + ds);
 #else
-  d_dx[i] = ds;
+  d_dx[i] = to_{{ACT_T}}(ds);
 #endif
 #endif
 #if {{WRITE_DY}}
 #if {{ACCUMULATE_DY}}
-  d_dy[i] += ds;
+  d_dy[i] = to_{{ACT_T}}(f32(d_dy[i]) + ds);
 #else
-  d_dy[i] = ds;
+  d_dy[i] = to_{{ACT_T}}(ds);
 #endif
 #endif
 }
@@ -113,14 +119,14 @@ fn backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let rstd = d_rstd[r];
   var s = vec2f(0.0);
   for (var c = t; c < C; c += WG) {
-    let g = d_dout[base + c] * d_weight[c];
-    let xhat = (d_s[base + c] - mean) * rstd;
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    let xhat = (f32(d_s[base + c]) - mean) * rstd;
     s += vec2f(g, g * xhat);
   }
   let m = reduce_sum2(s, t) / f32(C);
   for (var c = t; c < C; c += WG) {
-    let g = d_dout[base + c] * d_weight[c];
-    let xhat = (d_s[base + c] - mean) * rstd;
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    let xhat = (f32(d_s[base + c]) - mean) * rstd;
     write_grads(base + c, rstd * (g - m.x - xhat * m.y));
   }
 }
@@ -134,15 +140,15 @@ fn forward_rows(@builtin(global_invocation_id) gid: vec3u) {
   let base = r * C;
   var s = 0.0;
   for (var c = 0u; c < C; c++) {
-    let v = f_x[base + c] + f_y[base + c];
+    let v = to_{{ACT_T}}(f32(f_x[base + c]) + f32(f_y[base + c]));   // the mean is that of s as stored
     f_s[base + c] = v;
-    s += v;
+    s += f32(v);
   }
   let mean = s / f32(C);
   var v = 0.0;
-  for (var c = 0u; c < C; c++) { let d = f_s[base + c] - mean; v += d * d; }
+  for (var c = 0u; c < C; c++) { let d = f32(f_s[base + c]) - mean; v += d * d; }
   let rstd = 1.0 / sqrt(v / f32(C) + params.eps);
-  for (var c = 0u; c < C; c++) { f_out[base + c] = (f_s[base + c] - mean) * rstd * f_weight[c] + f_bias[c]; }
+  for (var c = 0u; c < C; c++) { f_out[base + c] = to_{{ACT_T}}((f32(f_s[base + c]) - mean) * rstd * f_weight[c] + f_bias[c]); }
   f_mean[r] = mean;
   f_rstd[r] = rstd;
 }
@@ -157,12 +163,12 @@ fn backward_dinp_rows(@builtin(global_invocation_id) gid: vec3u) {
   let rstd = d_rstd[r];
   var s = vec2f(0.0);
   for (var c = 0u; c < C; c++) {
-    let g = d_dout[base + c] * d_weight[c];
-    s += vec2f(g, g * (d_s[base + c] - mean) * rstd);
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    s += vec2f(g, g * (f32(d_s[base + c]) - mean) * rstd);
   }
   let m = s / f32(C);
   for (var c = 0u; c < C; c++) {
-    let g = d_dout[base + c] * d_weight[c];
-    write_grads(base + c, rstd * (g - m.x - (d_s[base + c] - mean) * rstd * m.y));
+    let g = f32(d_dout[base + c]) * d_weight[c];
+    write_grads(base + c, rstd * (g - m.x - (f32(d_s[base + c]) - mean) * rstd * m.y));
   }
 }

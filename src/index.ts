@@ -16,6 +16,7 @@ export { learningRate } from './optim/optimizer.ts';
 export type { OptimizerConfig, Schedule } from './optim/optimizer.ts';
 export { Trainer } from './train/trainer.ts';
 export type { TrainerOptions, FitOptions, Progress, History, TrainingState } from './train/trainer.ts';
+export type { Precision } from './train/compile.ts';
 export { BatchError } from './train/batch.ts';
 export type { Batch, Dataset } from './train/batch.ts';
 export { prng, shuffled } from './train/random.ts';
@@ -57,6 +58,7 @@ export { parseTokenFile, writeTokenFile, checkTokens, TokenFileError, TokenRange
 export { TokenLoader, LoaderError } from './data/loader.ts';
 export type { LoaderOptions, LoaderState, TokenBatch } from './data/loader.ts';
 export { recordLayerNormForward, recordLayerNormBackward } from './ops/layernorm.ts';
+export { recordAttentionForward, recordAttentionBackward, attentionScratchElements, chooseAttentionKernel } from './ops/attention.ts';
 export { recordCrossEntropy } from './ops/loss.ts';
 export { recordOptimizer, recordGradClip, stepValues, withDefaults } from './optim/optimizer.ts';
 export { enableAutotune, fileTuneStore, localStorageTuneStore, memoryTuneStore, matmulCandidates, shapeClass, MatmulTuner } from './gpu/autotune.ts';

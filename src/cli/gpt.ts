@@ -32,7 +32,7 @@ const TRAIN_FLAGS = {
   optimizer: 'string', lr: 'number', beta1: 'number', beta2: 'number', eps: 'number', 'weight-decay': 'number',
   'grad-clip': 'number', warmup: 'number', schedule: 'string', accum: 'number', seed: 'number', 'no-shuffle': 'boolean',
   log: 'string', save: 'string', resume: 'string', 'lora-rank': 'number', 'lora-alpha': 'number', 'lora-targets': 'string',
-  freeze: 'string', 'log-every': 'number', autotune: 'boolean',
+  freeze: 'string', 'log-every': 'number', autotune: 'boolean', precision: 'string', 'loss-scale': 'number',
 } as const;
 
 function int(f: Flags, k: string, d?: number): number {
@@ -113,11 +113,16 @@ export async function train(args: string[]): Promise<void> {
   const loaderOpts = { batchSize: B, seqLen: T, shuffle, seed };
   const loader = saved ? TokenLoader.restore(tokens, loaderOpts, saved.loader) : new TokenLoader(tokens, loaderOpts);
 
+  const precision = (f.precision as string | undefined) ?? 'f32';
+  if (precision !== 'f32' && precision !== 'f16') throw new UsageError(`--precision must be f32 or f16, got '${precision}'`);
+
   const rt = await createRuntime({ autotune: !!f.autotune });
   try {
     console.error(`adapter: ${adapterName(rt.adapterInfo)}`);
+    if (precision === 'f16' && !rt.features.has('shader-f16')) throw new UsageError(`--precision f16 needs the adapter feature 'shader-f16', which this adapter does not offer`);
     const trainer = await Trainer.create(rt, new GPT(config, lora), {
-      inputShape: [T], loss: 'cross-entropy', batchSize: B, accumSteps: K, optimizer, schedule, seed,
+      inputShape: [T], loss: 'cross-entropy', batchSize: B, accumSteps: K, optimizer, schedule, seed, precision,
+      lossScale: f['loss-scale'] === undefined ? undefined : { initial: Number(f['loss-scale']) },
       gradClip: f['grad-clip'] === undefined ? undefined : Number(f['grad-clip']),
       decay: 'matrices',
       freeze: f.freeze ? String(f.freeze).split(',') : undefined,
@@ -150,7 +155,10 @@ export async function train(args: string[]): Promise<void> {
       const now = performance.now();
       const ms = now - last;
       last = now;
-      const line = { step: p.step, loss, lr: p.lr, ms: round(ms), tokens_per_s: round((tokensPerStep * 1000) / ms) };
+      const line = {
+        step: p.step, loss, lr: p.lr, ms: round(ms), tokens_per_s: round((tokensPerStep * 1000) / ms),
+        ...(precision === 'f16' ? { loss_scale: trainer.lossScale, skipped_steps: trainer.skippedSteps } : {}),
+      };
       await log?.write(JSON.stringify(line) + '\n');
       const done = p.step - first;
       const eta = ((now - start) / done) * (N - p.step);
@@ -205,7 +213,7 @@ const fmtTime = (ms: number) => (ms < 60_000 ? `${(ms / 1000).toFixed(0)}s` : `$
 async function saveRun(dir: string, hf: GPT2Config, trainer: Trainer, loader: TokenLoader, lora: LoraOptions | undefined, flags: Flags) {
   const state = await trainer.readState();
   const model = lora ? mergeLora(state.params, lora) : state.params;
-  const meta = { step: state.step, loader: loader.state(), options: flags };
+  const meta = { step: state.step, loader: loader.state(), options: flags, ...(state.lossScale ? { lossScale: state.lossScale } : {}) };
   const stateTensors = serializeSafetensors(
     [
       ...[...state.params].map(([n, d]) => ({ name: `param.${n}`, dtype: 'F32' as const, shape: [d.length], data: d })),
@@ -225,7 +233,7 @@ async function saveRun(dir: string, hf: GPT2Config, trainer: Trainer, loader: To
 
 async function readState(dir: string, weights: Map<string, Float32Array>) {
   const { fs, path } = await node();
-  let meta: { step: number; loader: LoaderState; options: Record<string, unknown> };
+  let meta: { step: number; loader: LoaderState; options: Record<string, unknown>; lossScale?: { scale: number; goodSteps: number } };
   let file;
   try {
     file = parseSafetensors(new Uint8Array(await fs.readFile(path.join(dir, STATE_TENSORS))));
@@ -240,7 +248,7 @@ async function readState(dir: string, weights: Map<string, Float32Array>) {
   // weights, or (after an interrupted save) another step's.
   const params = pick('param.');
   for (const [n, w] of weights) if (!params.has(n)) params.set(n, w);
-  return { state: { step: meta.step, params, m: pick('m.'), v: pick('v.') }, loader: meta.loader, options: meta.options };
+  return { state: { step: meta.step, params, m: pick('m.'), v: pick('v.'), lossScale: meta.lossScale }, loader: meta.loader, options: meta.options };
 }
 
 export async function generate(args: string[]): Promise<void> {

@@ -60,7 +60,7 @@ const USAGE = `usage: wgsl-train <command> [flags]
             --batch B --seq T --steps N [--optimizer adamw|adam|sgd] [--lr X] [--beta1 X] [--beta2 X] [--eps X]
             [--weight-decay X] [--grad-clip X] [--warmup N] [--schedule constant|cosine] [--accum K] [--seed S]
             [--no-shuffle] [--log FILE.jsonl] [--save DIR] [--lora-rank R] [--lora-alpha A]
-            [--lora-targets c_attn,c_proj,c_fc] [--freeze GLOB[,GLOB]] [--log-every N] [--autotune]
+            [--lora-targets c_attn,c_proj,c_fc] [--freeze GLOB[,GLOB]] [--log-every N] [--autotune] [--precision f32|f16 [--loss-scale S]]
   generate  --init DIR --prompt TEXT [--max-new-tokens N] [--temperature X] [--top-k K] [--seed S] [--tokenizer byte|gpt2]
   inspect   FILE.safetensors|DIR
   mlp       train an MLP classifier on the built-in Palmer Penguins table

@@ -15,6 +15,17 @@ export function floatType(v: View): 'f32' | 'f16' {
   return v.dtype === 'f16' ? 'f16' : 'f32';
 }
 
+/**
+ * The defines of a kernel whose float bindings share one element type (`name`, e.g. ACT_T), from the views
+ * bound to them (null: an unused binding); views of different types are an error naming the dispatch.
+ */
+export function sharedTypeDefines(name: string, label: string, views: readonly (View | null | undefined)[]): Record<string, string | boolean> {
+  const types = new Set(views.filter((v): v is View => !!v).map(floatType));
+  if (types.size > 1) throw new Error(`${label}: these tensors must share one type, got ${[...types].join(' and ')}`);
+  const t = types.has('f16') ? 'f16' : 'f32';
+  return { [name]: t, F16: t === 'f16' };
+}
+
 /** A kernel's element-type defines from the views its bindings take (define name → view), and F16 if any is f16. */
 export function typeDefines(views: Record<string, View>): Record<string, string | boolean> {
   const d: Record<string, string | boolean> = { F16: false };

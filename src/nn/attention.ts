@@ -11,7 +11,7 @@ export function causalSelfAttention(g: Graph, qkv: Tensor, NH: number, name: str
   const C = C3 / 3;
   if (C % NH !== 0) throw new ShapeError(`${name}: ${C} channels do not split into ${NH} heads`);
   const out = g.tensor(`${name}.out`, [B, T, C], 'activation');
-  const lse = g.tensor(`${name}.lse`, [B, NH, T], 'activation');
+  const lse = g.tensor(`${name}.lse`, [B, NH, T], 'activation', 'f32');
   g.add(new AttentionOp(name, qkv, out, lse, B, T, C, NH));
   return out;
 }

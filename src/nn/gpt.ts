@@ -65,8 +65,10 @@ export class GPT implements Layer {
     const projStd = std / Math.sqrt(2 * L); // GPT-2 scales the residual projections at init
     const limit = Math.min(this.options.maxBindingBytes ?? Infinity, g.maxBindingBytes ?? Infinity);
     // Vocabulary chunks (0: none): the embedding splits only when wte does not fit, the head also when the logits do not.
-    const embedChunk = vocabChunk(V, C, 0, limit);
-    const headChunk = vocabChunk(V, C, tokens.size, limit);
+    // Chunks start at multiples of 64 rows (128 under mixed precision, so that the f16 copy's offsets align too).
+    const rowAlign = g.activationDtype === 'f16' ? 128 : 64;
+    const embedChunk = vocabChunk(V, C, 0, limit, rowAlign);
+    const headChunk = vocabChunk(V, C, tokens.size, limit, rowAlign);
     const { out, params } = tokenPositionEmbedding(g, tokens, { V, maxT: n_positions, C, init: normalInit(std), chunk: embedChunk });
     if (embedChunk) g.params.find((p) => p.tensor === params.wte)!.bindElements = Math.max(embedChunk, headChunk) * C;
     const ln = (name: string) => new LayerNorm(C, { eps, name });
@@ -108,7 +110,9 @@ function tiedHead(g: Graph, x: Tensor, wte: Tensor, Vc: number): Tensor {
 }
 
 /** Elements [start, start + count) of a view. */
+/** Elements start … start+count−1 of a view (f16 views: 2 bytes an element, the size rounded to whole words). */
 function sub(v: View, start: number, count: number): View {
+  if (v.dtype === 'f16') return { buffer: v.buffer, offset: v.offset + start * 2, size: Math.ceil(count / 2) * 4, dtype: 'f16' };
   return { buffer: v.buffer, offset: v.offset + start * 4, size: count * 4 };
 }
 
@@ -143,7 +147,7 @@ class ChunkedTiedHeadOp implements Op {
 
   async forward(ctx: OpContext): Promise<void> {
     const { R, C } = this;
-    const wte = ctx.value(this.wte);
+    const wte = ctx.operand(this.wte);
     for (const [c, [v0, v1]] of this.ranges.entries()) {
       await recordMatmul(ctx.rec, { label: `lm_head forward ${c}`, A: ctx.value(this.x), B: sub(wte, v0 * C, (v1 - v0) * C), C: ctx.value(this.parts[c]), M: R, N: v1 - v0, K: C, transB: true });
     }
@@ -153,7 +157,7 @@ class ChunkedTiedHeadOp implements Op {
     const { R, C } = this;
     const dwte = ctx.grad(this.wte);
     const dx = ctx.grad(this.x);
-    const wte = ctx.value(this.wte);
+    const wte = ctx.operand(this.wte);
     let first = true;
     for (const [c, [v0, v1]] of this.ranges.entries()) {
       const dlogits = ctx.grad(this.parts[c]);
@@ -193,7 +197,7 @@ class TiedHeadOp implements Op {
 
   forward(ctx: OpContext): Promise<void> {
     const { R, C, V } = this;
-    return recordMatmul(ctx.rec, { label: 'lm_head forward', A: ctx.value(this.x), B: ctx.value(this.wte), C: ctx.value(this.logits), M: R, N: V, K: C, transB: true });
+    return recordMatmul(ctx.rec, { label: 'lm_head forward', A: ctx.value(this.x), B: ctx.operand(this.wte), C: ctx.value(this.logits), M: R, N: V, K: C, transB: true });
   }
 
   async backward(ctx: OpContext): Promise<void> {
@@ -203,6 +207,6 @@ class TiedHeadOp implements Op {
     const dwte = ctx.grad(this.wte);
     if (dwte) await recordMatmul(ctx.rec, { label: 'lm_head dwte', A: dlogits, B: ctx.value(this.x), C: dwte, M: V, N: C, K: R, transA: true, accumulate: true });
     const dx = ctx.grad(this.x);
-    if (dx) await recordMatmul(ctx.rec, { label: 'lm_head dx', A: dlogits, B: ctx.value(this.wte), C: dx, M: R, N: C, K: V, accumulate: ctx.accumulates(this.x) });
+    if (dx) await recordMatmul(ctx.rec, { label: 'lm_head dx', A: dlogits, B: ctx.operand(this.wte), C: dx, M: R, N: C, K: V, accumulate: ctx.accumulates(this.x) });
   }
 }

@@ -42,8 +42,8 @@ export class LayerNorm implements Layer {
     const weight = g.param(`${name}.weight`, [C], constantInit(1));
     const bias = g.param(`${name}.bias`, [C], constantInit(0));
     const out = g.tensor(`${name}.out`, x.shape, 'activation');
-    const mean = g.tensor(`${name}.mean`, [R], 'activation');
-    const rstd = g.tensor(`${name}.rstd`, [R], 'activation');
+    const mean = g.tensor(`${name}.mean`, [R], 'activation', 'f32');
+    const rstd = g.tensor(`${name}.rstd`, [R], 'activation', 'f32');
     return { name, R, weight, bias, out, mean, rstd };
   }
 }

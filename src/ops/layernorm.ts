@@ -6,7 +6,7 @@
 // On CPU implementations of WebGPU (lavapipe, SwiftShader) the row kernels run one thread per row instead of
 // one workgroup per row: barriers are expensive there and rows are short.
 import type { Recorder } from '../gpu/program.ts';
-import type { View } from '../gpu/buffers.ts';
+import { sharedTypeDefines, type View } from '../gpu/buffers.ts';
 import { isSoftwareAdapter } from './matmul.ts';
 
 function rowGrid(R: number): [number, number, number] {
@@ -38,7 +38,8 @@ export function recordLayerNormForward(
       shader: 'residual_layernorm',
       ...rowKernel(rec, 'forward', R, a.perRow),
       bindings: ['read', 'read', 'read', 'read', 'write', 'write', 'write', 'write'],
-      defines: { HAS_DSUM: false, WRITE_DX: false, ACCUMULATE_DX: false, WRITE_DY: false, ACCUMULATE_DY: false },
+      defines: { HAS_DSUM: false, WRITE_DX: false, ACCUMULATE_DX: false, WRITE_DY: false, ACCUMULATE_DY: false, ...sharedTypeDefines('ACT_T', label, [a.inp, a.residual.y, a.residual.sum, a.out]) },
+      f16: true,
       uniform: [
         ['u32', R],
         ['u32', C],
@@ -53,7 +54,8 @@ export function recordLayerNormForward(
     shader: 'layernorm',
     ...rowKernel(rec, 'forward', R, a.perRow),
     bindings: ['read', 'read', 'read', 'write', 'write', 'write'],
-    defines: { ACCUMULATE: false },
+    defines: { ACCUMULATE: false, ...sharedTypeDefines('ACT_T', label, [a.inp, a.out]) },
+    f16: true,
     uniform: [
       ['u32', R],
       ['u32', C],
@@ -114,7 +116,8 @@ export async function recordLayerNormBackward(
     shader: 'layernorm',
     entry: 'backward_params',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write'],
-    defines: { ACCUMULATE: false },
+    defines: { ACCUMULATE: false, ...sharedTypeDefines('ACT_T', label, [a.dout, a.inp]) },
+    f16: true,
     uniform,
     resources: [a.dout, a.inp, a.mean, a.rstd, a.dweight, a.dbias],
     workgroups: [Math.max(1, Math.ceil(C / 32)), 1, 1],
@@ -134,7 +137,8 @@ function recordDinp(
     shader: 'layernorm',
     ...rowKernel(rec, 'backward_dinp', R, a.perRow),
     bindings: ['read', 'read', 'read', 'read', 'read', 'write'],
-    defines: { ACCUMULATE: a.accumulate },
+    defines: { ACCUMULATE: a.accumulate, ...sharedTypeDefines('ACT_T', label, [a.dout, a.inp, a.dinp]) },
+    f16: true,
     uniform,
     resources: [a.dout, a.inp, a.weight, a.mean, a.rstd, a.dinp],
     cost: { flops: 12 * R * C, bytes: 4 * ((a.accumulate ? 4 : 3) * R * C + C + 2 * R) },
@@ -165,7 +169,9 @@ function recordResidualDinp(
       ACCUMULATE_DX: g.dx !== null && g.accumulateX,
       WRITE_DY: g.dy !== null,
       ACCUMULATE_DY: g.dy !== null && g.accumulateY,
+      ...sharedTypeDefines('ACT_T', label, [a.dout, g.dsum, a.inp, g.dx, g.dy]),
     },
+    f16: true,
     uniform,
     resources: [
       a.dout, g.dsum ?? rec.dummy('read'), a.inp, a.weight, a.mean, a.rstd,

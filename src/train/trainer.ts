@@ -105,6 +105,8 @@ export interface TrainingState {
   m: Map<string, Float32Array>;
   /** Adam's second moments (empty otherwise). */
   v: Map<string, Float32Array>;
+  /** Mixed precision's loss scale and its count of good steps since it last changed (absent in f32). */
+  lossScale?: { scale: number; goodSteps: number };
 }
 
 export interface History {
@@ -599,6 +601,10 @@ export class Trainer {
     await this.checkNonFinite();
     return this.guard('readState', async () => {
       const state: TrainingState = { step, params: await this.store.read('params'), m: new Map(), v: new Map() };
+      if (this.precision === 'f16') {
+        const words = new Float32Array(await readBuffer(this.rt.device, this.clip.buffer, 0, CLIP_STATUS_FLOATS * 4));
+        state.lossScale = { scale: words[5], goodSteps: words[6] };
+      }
       const arenas = stateArenas(this.optimizer);
       if (arenas >= 1) state.m = await this.store.read('m');
       if (arenas >= 2) state.v = await this.store.read('v');
@@ -619,8 +625,16 @@ export class Trainer {
         writes.push([p.tensor.name, data, which]);
       }
     }
+    const ls = state.lossScale;
+    if (ls && !(ls.scale > 0 && Number.isFinite(ls.scale) && Number.isInteger(ls.goodSteps) && ls.goodSteps >= 0)) {
+      throw new Error(`training state: lossScale must be a finite scale > 0 and a whole number of good steps, got ${JSON.stringify(ls)}`);
+    }
     for (const [name, data, which] of writes) this.store.write(name, data, which);
     this.stepCount = state.step;
+    if (ls && this.precision === 'f16') {
+      writeArray(this.rt.device, this.clip.buffer, 20, new Float32Array([ls.scale, ls.goodSteps]));
+      this.currentScale = ls.scale;
+    }
     // Clears a 'stop': the GPU's sticky first-bad-step word, and the error step() would throw.
     writeArray(this.rt.device, this.clip.buffer, 16, new Float32Array([0]));
     this.fault = null;

@@ -84,6 +84,25 @@ describe.skipIf(!rt)('wgsl-train train / generate', () => {
     expect(i.out).toMatch(/transformer\.h\.0\.attn\.c_attn\.weight/);
   });
 
+  it.skipIf(!rt?.features.has('shader-f16'))('--precision f16: logs the loss scale; 3 + resume + 3 equals 6 straight, bit for bit (the scale is restored)', async () => {
+    // A first loss scale of 2^21 overflows f16 here: the first steps are skipped and halve it until the
+    // gradients fit, so the resumed run matches only if the saved state carries the scale.
+    const f16 = (steps: string, extra: string[]) => common(['--precision', 'f16', '--loss-scale', String(2 ** 21), '--steps', steps, ...extra]);
+    const a = await run('train', '--config', join(dir, 'config.json'), ...f16('6', ['--log', join(dir, 'h.jsonl'), '--save', join(dir, 'h')]));
+    expect(a.code, a.err).toBe(0);
+    const logA = jsonl(join(dir, 'h.jsonl'));
+    for (const l of logA) expect(l.loss_scale > 0 && Number.isInteger(l.skipped_steps), JSON.stringify(l)).toBe(true);
+    expect(logA[5].loss_scale).toBeLessThan(2 ** 21);
+    const b = await run('train', '--config', join(dir, 'config.json'), ...f16('3', ['--log', join(dir, 'i.jsonl'), '--save', join(dir, 'i')]));
+    expect(b.code, b.err).toBe(0);
+    const c = await run('train', '--resume', join(dir, 'i'), ...f16('6', ['--log', join(dir, 'i.jsonl'), '--save', join(dir, 'j')]));
+    expect(c.code, c.err).toBe(0);
+    // Had the scale not been restored, the resumed run would skip its first step again and its losses differ.
+    expect(jsonl(join(dir, 'i.jsonl')).map((l) => l.loss)).toEqual(logA.map((l) => l.loss));
+    expect(readFileSync(join(dir, 'j', 'model.safetensors')).equals(readFileSync(join(dir, 'h', 'model.safetensors')))).toBe(true);
+    expect((await run('train', '--config', join(dir, 'config.json'), ...common(['--precision', 'bf16', '--steps', '1']))).err).toMatch(/--precision must be f32 or f16/);
+  });
+
   it('fails with one line and a non-zero status', async () => {
     const cases: [string[], RegExp][] = [
       [['train', '--config', join(dir, 'config.json'), '--data', join(dir, 'missing.txt'), '--batch', '2', '--seq', '8', '--steps', '1'], /missing\.txt/],

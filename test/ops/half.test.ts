@@ -11,7 +11,10 @@ import { recordCastF16 } from '../../src/ops/cast.ts';
 import { recordAdd, recordCopyGrad } from '../../src/ops/add.ts';
 import { createStorage, readFloats, writeArray, type View } from '../../src/gpu/buffers.ts';
 import { toHalf, roundHalf } from '../../src/reference/half.ts';
+import { recordLayerNormForward, recordLayerNormBackward } from '../../src/ops/layernorm.ts';
+import { recordAttentionForward, recordAttentionBackward, attentionScratchElements, type AttentionKernel } from '../../src/ops/attention.ts';
 import * as ref from '../../src/reference/ops.ts';
+import * as tref from '../../src/reference/transformer.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
 const rt = await testRuntime();
@@ -170,4 +173,77 @@ describe.skipIf(!hasF16)('f16 elementwise, reductions and losses', () => {
     expectClose(await readAny(rt!, out, n), sum, { atol: 1e-7, rtol: HALF }, 'x + y');
     expectClose(await readAny(rt!, acc, n), sum, { atol: 1e-7, rtol: HALF }, 'dst += src');
   });
+
+  for (const perRow of [false, true]) {
+    it(`LayerNorm on f16 activations, forward and backward, f32 statistics and parameter gradients (${perRow ? 'thread' : 'workgroup'} per row)`, async () => {
+      const [R, C, eps] = [7, 45, 1e-5];
+      const inp = roundHalf(randn(R * C, 11, 2).map((v) => v + 0.5));
+      const [w, b] = [randn(C, 12), randn(C, 13)];
+      const dout = roundHalf(randn(R * C, 14));
+      const [out, dinp] = [zerosHalf(rt!, R * C), zerosHalf(rt!, R * C)];
+      const [mean, rstd, dw, db] = [zeros(rt!, R), zeros(rt!, R), zeros(rt!, C), zeros(rt!, C)];
+      const inpV = uploadHalf(rt!, inp);
+      const wV = upload(rt!, w);
+      const rec = new Recorder(rt!);
+      await recordLayerNormForward(rec, 'ln', { inp: inpV, weight: wV, bias: upload(rt!, b), out, mean, rstd, R, C, eps, perRow });
+      await recordLayerNormBackward(rec, 'ln back', { dout: uploadHalf(rt!, dout), inp: inpV, weight: wV, mean, rstd, dinp, dweight: dw, dbias: db, R, C, accumulate: false, perRow });
+      await runRecorded(rt!, rec);
+      const f = tref.layerNormForward(inp, w, b, R, C, eps);
+      const g = tref.layerNormBackward(dout, inp, w, R, C, eps);
+      expectClose(await readAny(rt!, out, R * C), f.out, { atol: 1e-5, rtol: HALF }, 'out');
+      expectClose(await read(rt!, rstd), f.rstd, { atol: 0, rtol: 1e-5 }, 'rstd (f32)');
+      expectClose(await readAny(rt!, dinp, R * C), g.dinp, { atol: 1e-4, rtol: HALF }, 'dinp');
+      expectClose(await read(rt!, dw), g.dweight, { atol: 1e-5, rtol: 1e-4 }, 'dweight (f32)');
+      expectClose(await read(rt!, db), g.dbias, { atol: 1e-5, rtol: 1e-4 }, 'dbias (f32)');
+    });
+
+    it(`fused residual + LayerNorm on f16: the stored sum is rounded once and normalised as stored (${perRow ? 'thread' : 'workgroup'} per row)`, async () => {
+      const [R, C, eps] = [5, 33, 1e-5];
+      const [x, y] = [roundHalf(randn(R * C, 21)), roundHalf(randn(R * C, 22))];
+      const [w, b] = [randn(C, 23), randn(C, 24)];
+      const [dout, dsum] = [roundHalf(randn(R * C, 25)), roundHalf(randn(R * C, 26))];
+      const [sum, out, dx, dy] = [zerosHalf(rt!, R * C), zerosHalf(rt!, R * C), zerosHalf(rt!, R * C), uploadHalf(rt!, dsum)];
+      const [mean, rstd, dw, db] = [zeros(rt!, R), zeros(rt!, R), zeros(rt!, C), zeros(rt!, C)];
+      const wV = upload(rt!, w);
+      const rec = new Recorder(rt!);
+      await recordLayerNormForward(rec, 'ln', { inp: uploadHalf(rt!, x), weight: wV, bias: upload(rt!, b), out, mean, rstd, R, C, eps, perRow, residual: { y: uploadHalf(rt!, y), sum } });
+      await recordLayerNormBackward(rec, 'ln back', {
+        dout: uploadHalf(rt!, dout), inp: sum, weight: wV, mean, rstd, dweight: dw, dbias: db, R, C, perRow,
+        residual: { dsum: uploadHalf(rt!, dsum), dx, accumulateX: false, dy, accumulateY: true },
+      });
+      await runRecorded(rt!, rec);
+      const s = roundHalf(ref.mapArray(x, (v, i) => v + y[i]));
+      const f = tref.layerNormForward(s, w, b, R, C, eps);
+      const g = tref.layerNormBackward(dout, s, w, R, C, eps);
+      const ds = g.dinp.map((v, i) => v + dsum[i]);
+      expectClose(await readAny(rt!, sum, R * C), s, { atol: 0, rtol: 0 }, 'sum');
+      expectClose(await readAny(rt!, out, R * C), f.out, { atol: 1e-5, rtol: HALF }, 'out');
+      expectClose(await readAny(rt!, dx, R * C), ds, { atol: 1e-4, rtol: HALF }, 'dx');
+      expectClose(await readAny(rt!, dy, R * C), ds.map((v, i) => v + dsum[i]), { atol: 1e-4, rtol: 2 * HALF }, 'dy (accumulated onto dsum)');
+      expectClose(await read(rt!, dw), g.dweight, { atol: 1e-5, rtol: 1e-4 }, 'dweight (f32)');
+    });
+  }
+
+  for (const kernel of ['tiled', 'subgroup'] as AttentionKernel[]) {
+    for (const [B, T, C, NH] of [[2, 13, 24, 2], [1, 9, 30, 3]] as const) {
+      it.skipIf(kernel === 'subgroup' && knownSubgroupSize(rt!) < 8)(`attention on f16 qkv/out/dout/dqkv, f32 lse (${kernel}, B ${B} T ${T} C ${C} NH ${NH})`, async () => {
+        const qkv = roundHalf(randn(B * T * 3 * C, 41));
+        const dout = roundHalf(randn(B * T * C, 42));
+        const dqkv0 = roundHalf(randn(B * T * 3 * C, 43));
+        const qkvV = uploadHalf(rt!, qkv);
+        const [out, dqkv] = [zerosHalf(rt!, B * T * C), uploadHalf(rt!, dqkv0)];
+        const lse = zeros(rt!, B * NH * T);
+        const rec = new Recorder(rt!);
+        await recordAttentionForward(rec, 'attn', { qkv: qkvV, out, lse, B, T, C, NH, kernel });
+        await recordAttentionBackward(rec, 'attn back', { dout: uploadHalf(rt!, dout), qkv: qkvV, out, lse, dqkv, scratch: zeros(rt!, attentionScratchElements(B, T, NH)), B, T, C, NH, accumulate: true, kernel });
+        await runRecorded(rt!, rec);
+        const f = tref.attentionForward(qkv, B, T, C, NH);
+        const g = tref.attentionBackward(dout, qkv, B, T, C, NH);
+        expectClose(await readAny(rt!, out, B * T * C), f.out, { atol: 2e-5, rtol: HALF }, 'out');
+        expectClose(await read(rt!, lse), f.lse, { atol: 2e-5, rtol: 1e-5 }, 'lse (f32)');
+        // The backward's D = dout·out reads the stored (f16) out: an error up to 2^-11·Σ|dout·out| (measured ≤ 1.4e-3 here).
+        expectClose(await readAny(rt!, dqkv, B * T * 3 * C), g.map((v, i) => v + dqkv0[i]), { atol: 2e-3, rtol: 2 * HALF }, 'dqkv (accumulated)');
+      });
+    }
+  }
 });

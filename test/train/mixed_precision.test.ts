@@ -5,7 +5,7 @@
 // rounding, a few roundings per layer): loss within 2e-3 relative, each gradient within 1e-2 relative L2.
 import { describe, it, expect } from 'vitest';
 import { testRuntime, randn, relL2 } from '../helpers.ts';
-import { Sequential, Linear, ReLU, GELU, Tanh, Trainer, penguins, type TrainerOptions, type Layer } from '../../src/index.ts';
+import { Sequential, Linear, ReLU, GELU, Tanh, Trainer, GPT, penguins, type TrainerOptions, type Layer, type GPTConfig } from '../../src/index.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
 const rt = await testRuntime();
@@ -117,6 +117,56 @@ describe.skipIf(!hasF16)('mixed precision (f16) against f32', () => {
       await expect(t.step({ x, y }, { readLoss: true })).rejects.toThrow(/step 1: .*not finite/);
       expect(t.lossScale).toBe(2 ** 16);
     });
+  });
+});
+
+// A GPT with every GPT kernel in f16: embedding, fused residual + LayerNorm, attention (HS 10: scalar loads),
+// GELU MLP, tied head, cross-entropy; odd sizes. With a 32768-byte binding limit the vocabulary splits into
+// chunks of 128 rows (the f16 copy of wte is then bound per chunk too).
+const gptCfg: GPTConfig = { vocab_size: 300, n_positions: 16, n_embd: 40, n_layer: 2, n_head: 4, layer_norm_epsilon: 1e-5 };
+const GB = 3, GT = 11;
+const tokens = (k: number) => Int32Array.from({ length: GB * GT }, (_, i) => (i * 37 + k * 101 + 5) % 300);
+const gptOpts = (o: Partial<TrainerOptions>): TrainerOptions => ({
+  inputShape: [GT], loss: 'cross-entropy', batchSize: GB, decay: 'matrices', gradClip: 1, optimizer: { type: 'adamw', lr: 3e-3, weightDecay: 0.1 }, seed: 7, ...o,
+});
+
+describe.skipIf(!hasF16)('mixed precision (f16): GPT', () => {
+  const first = async (precision: 'f32' | 'f16', maxBindingBytes?: number) => {
+    const t = await Trainer.create(rt!, new GPT(gptCfg, undefined, { maxBindingBytes }), gptOpts({ precision, optimizer: { type: 'sgd', lr: 0 } }));
+    try {
+      const loss = await t.step({ x: tokens(0), y: tokens(1) }, { readLoss: true });
+      return { loss, grads: await t.readGrads(), scale: t.lossScale };
+    } finally {
+      t.destroy();
+    }
+  };
+
+  it('first step: loss within 2e-3, every gradient (÷ loss scale) within 2e-2 relative L2 of f32; vocabulary chunks agree', async () => {
+    const f32 = await first('f32');
+    for (const limit of [undefined, 32768]) {
+      const f16 = await first('f16', limit);
+      expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(2e-3);
+      for (const [name, g] of f32.grads) expect(relL2(f16.grads.get(name)!.map((v) => v / f16.scale), g), `${name} (limit ${limit})`).toBeLessThan(2e-2);
+    }
+  });
+
+  it('20 AdamW steps: the loss curve stays within 2% of f32 and falls; bitwise repeatable', async () => {
+    const train = async (precision: 'f32' | 'f16') => {
+      const t = await Trainer.create(rt!, new GPT(gptCfg), gptOpts({ precision }));
+      try {
+        const losses: number[] = [];
+        for (let k = 0; k < 20; k++) losses.push(await t.step({ x: tokens(k % 4), y: tokens(k % 4 + 1) }, { readLoss: true }));
+        return { losses, skipped: t.skippedSteps };
+      } finally {
+        t.destroy();
+      }
+    };
+    const a32 = await train('f32');
+    const a16 = await train('f16');
+    expect((await train('f16')).losses).toEqual(a16.losses);
+    a16.losses.forEach((l, i) => expect(Math.abs(l - a32.losses[i]) / a32.losses[i], `step ${i + 1}`).toBeLessThan(0.02));
+    expect(a16.losses[19]).toBeLessThan(0.9 * a16.losses[0]);
+    expect(a16.skipped).toBe(0);
   });
 });
 
