@@ -14,6 +14,9 @@
 // scalar, no shared memory · 5/6 vec4 1×8 / 1×16 per thread, no shared memory · 7/8 subgroup-shared B,
 // 2×8 per thread (WG 64/32) · 9/10 the same 2×16 per thread · 11 production 'subgroup' (CPU-driver default;
 // vec4 loads and stores where N, K allow) · 12 the same with WG 64 forced.
+// 13/14: the production kernels on f16 operands and output (f32 accumulation), where the adapter offers shader-f16.
+// Each shape's lines give the version's share of the best version's GFLOP/s there and of the adapter's
+// measured arithmetic ceiling (shaders/lab/fma_peak.wgsl: independent FMA chains, no memory traffic).
 // Lesson on lavapipe: loads dominate (each non-uniform load is a per-lane bounds-checked scalar loop), so
 // the winners cut loads per FMA by passing the B tile between lanes with subgroupBroadcast.
 //
@@ -21,7 +24,7 @@
 // --shapes is passed bare), with an optional :nt / :tn / :tt suffix for transB / transA / both (only the
 // production versions take transposes; lab versions that cannot run a shape are skipped and say so).
 import { ensureNodeWebGPU, median } from '../peers/env.mjs';
-import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, readF32 } from '../../dist/index.js';
+import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, readF32, readFloats, toHalf, roundHalf } from '../../dist/index.js';
 
 const argv = process.argv.slice(2);
 const flags = Object.fromEntries(argv.filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
@@ -44,10 +47,12 @@ const lab = (shader, defines, per, ok = () => true) => ({
       cost: { flops: 2 * s.M * s.N * s.K, bytes: 4 * (s.M * s.K + s.K * s.N + s.M * s.N) },
     }),
 });
-// A production kernel through recordMatmul, with its kernel choice forced.
-const prod = (kernel, extra = {}) => ({
-  ok: () => true,
-  record: (rec, s, v) => recordMatmul(rec, { label: 'lab', A: v.A, B: v.B, C: v.C, M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, kernel, ...extra }),
+// A production kernel through recordMatmul, with its kernel choice forced; `half`: f16 A, B and C.
+const prod = (kernel, extra = {}, half = false) => ({
+  half,
+  ok: () => !half || rt.features.has('shader-f16'),
+  record: (rec, s, v) =>
+    recordMatmul(rec, { label: 'lab', ...(half ? { A: v.A16, B: v.B16, C: v.C16 } : { A: v.A, B: v.B, C: v.C }), M: s.M, N: s.N, K: s.K, transA: s.transA, transB: s.transB, kernel, ...extra }),
 });
 const cdiv = (a, b) => Math.ceil(a / b);
 const vec4ok = (s) => s.K % 4 === 0 && s.N % 4 === 0;
@@ -58,6 +63,8 @@ const VERSIONS = {
   3: { name: 'shared-memory 64×64, BK16, 4×4/thread (GPU default)', ...prod('tiled') },
   11: { name: 'production subgroup kernel (matmul_sg: 2×8/thread, B by subgroupBroadcast)', ...prod('subgroup') },
   12: { name: 'production subgroup kernel, WG 64 forced (11 picks the WG that pads M least, e.g. 56 for 784)', ...prod('subgroup', { sgWorkgroup: 64 }) },
+  13: { name: 'production tiled kernel, f16 operands and output, f32 accumulation', ...prod('tiled', {}, true) },
+  14: { name: 'production subgroup kernel, f16 operands and output, f32 accumulation', ...prod('subgroup', {}, true) },
   4: { name: 'register-blocked 1×8/thread, no shared memory, scalar', ...lab('lab/matmul_regblock', { WG: 64 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1]) },
   5: { name: 'vec4 1×8/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 8, TN16: false }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1], vec4ok) },
   6: { name: 'vec4 1×16/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 16, TN16: true }, (s) => [cdiv(s.N, 16), cdiv(s.M, 64), 1], vec4ok) },
@@ -101,7 +108,21 @@ function buffers(s) {
   const a = randomArray(s.M * s.K, 1), b = randomArray(s.K * s.N, 2);
   writeArray(rt.device, A.buffer, 0, a);
   writeArray(rt.device, B.buffer, 0, b);
-  return { A, B, C, a, b, destroy: () => [A, B, C].forEach((v) => v.buffer.destroy()) };
+  const all = [A, B, C];
+  const out = { A, B, C, a, b, destroy: () => all.forEach((v) => v.buffer.destroy()) };
+  if (rt.features.has('shader-f16')) {
+    // f16 copies (sizes in whole words) for the f16 versions.
+    const half = (x, label) => {
+      const bits = new Uint16Array(Math.ceil(x.length / 2) * 2);
+      bits.set(toHalf(x));
+      const v = { buffer: createStorage(rt.device, bits.byteLength, label), offset: 0, size: Math.max(4, bits.byteLength), dtype: 'f16' };
+      writeArray(rt.device, v.buffer, 0, bits);
+      all.push(v);
+      return v;
+    };
+    Object.assign(out, { A16: half(a, 'A f16'), B16: half(b, 'B f16'), C16: half(new Float32Array(s.M * s.N), 'C f16'), a16: roundHalf(a), b16: roundHalf(b) });
+  }
+  return out;
 }
 
 async function prepare(v, s, bufs) {
@@ -141,10 +162,14 @@ for (const id of ids) {
   for (const s of checks.filter((s) => v.ok(s))) {
     const bufs = buffers(s);
     await run(await prepare(v, s, bufs));
-    const got = await readF32(rt.device, bufs.C);
-    const want = refMatmul(bufs.a, bufs.b, s);
+    // f16 versions: the reference on the f16-rounded inputs; the output is rounded once (2^-11 relative).
+    const got = v.half ? await readFloats(rt.device, bufs.C16, s.M * s.N) : await readF32(rt.device, bufs.C);
+    const want = v.half ? refMatmul(bufs.a16, bufs.b16, s) : refMatmul(bufs.a, bufs.b, s);
     let worst = 0;
-    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) || (got[i] === want[i] ? 0 : Infinity));
+    for (let i = 0; i < want.length; i++) {
+      const err = Math.abs(got[i] - want[i]) - (v.half ? 2 ** -11 * Math.abs(want[i]) : 0);
+      worst = Math.max(worst, err || (got[i] === want[i] ? 0 : Infinity));
+    }
     bufs.destroy();
     if (!(worst <= 1e-4 * Math.sqrt(s.K) + 1e-6)) { console.log(JSON.stringify({ version: id, check: s.tag, error: `max |err| ${worst}` })); process.exitCode = 1; ran = -1; break; }
     ran++;
@@ -153,7 +178,22 @@ for (const id of ids) {
   console.error(`v${id} ${v.name}: ${ran > 0 ? `correct on ${ran} check shapes` : 'FAILED'}`);
 }
 
-// 2. Timing: per shape, every valid version prepared, warmed up, then timed in interleaved rounds.
+// 2. The adapter's arithmetic ceiling (shaders/lab/fma_peak.wgsl), best of 3.
+async function measurePeak() {
+  const groups = 512, iters = 4096;
+  const sink = { buffer: createStorage(rt.device, groups * 64 * 4, 'sink'), offset: 0, size: groups * 64 * 4 };
+  const rec = new Recorder(rt);
+  await rec.dispatch({ label: 'fma peak', shader: 'lab/fma_peak', entry: 'main', bindings: ['write'], uniform: [['u32', iters], ['f32', 0.5]], resources: [sink], workgroups: [groups, 1, 1], cost: { flops: 0, bytes: 0 } });
+  await run(rec);
+  let best = Infinity;
+  for (let i = 0; i < 3; i++) { const t = performance.now(); await run(rec); best = Math.min(best, performance.now() - t); }
+  sink.buffer.destroy();
+  return (groups * 64 * iters * 8 * 4 * 2) / (best * 1e6);
+}
+const peak = await measurePeak();
+console.log(JSON.stringify({ adapter, measured_peak_gflops: +peak.toPrecision(4), note: 'independent vec4 FMA chains, no memory traffic' }));
+
+// 3. Timing: per shape, every valid version prepared, warmed up, then timed in interleaved rounds.
 for (const s of shapes) {
   const bufs = buffers(s);
   const entries = [];
@@ -174,11 +214,17 @@ for (const s of shapes) {
     }
   }
   const flops = 2 * s.M * s.N * s.K;
+  const gf = (e) => flops / (median(e.ms) * 1e6);
+  const best = entries.reduce((a, e) => (gf(e) > gf(a) ? e : a), entries[0]);
   for (const e of entries) {
     const med = median(e.ms);
-    console.log(JSON.stringify({ version: e.id, name: VERSIONS[e.id].name, shape: s.tag, adapter, ms_median: +med.toPrecision(4), ms_min: +Math.min(...e.ms).toPrecision(4), cpu_ms_median: +median(e.cpu).toPrecision(4), gflops: +(flops / (med * 1e6)).toPrecision(4) }));
+    console.log(JSON.stringify({
+      version: e.id, name: VERSIONS[e.id].name, shape: s.tag, adapter, ms_median: +med.toPrecision(4), ms_min: +Math.min(...e.ms).toPrecision(4),
+      cpu_ms_median: +median(e.cpu).toPrecision(4), gflops: +gf(e).toPrecision(4), of_best: +(gf(e) / gf(best)).toPrecision(3), of_peak: +(gf(e) / peak).toPrecision(3),
+    }));
     for (const b of e.rec.owned) b.destroy();
   }
+  if (best) console.log(JSON.stringify({ shape: s.tag, best_version: best.id, best_gflops: +gf(best).toPrecision(4), measured_peak_gflops: +peak.toPrecision(4) }));
   bufs.destroy();
 }
 rt.destroy();
