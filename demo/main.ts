@@ -77,6 +77,7 @@ function readSettings(): Settings {
     (s as unknown as Record<string, number>)[key] = key === 'lr' ? v : Math.round(v);
   }
   s.optimizer = $<HTMLSelectElement>('s-optimizer').value as Settings['optimizer'];
+  s.precision = $<HTMLSelectElement>('s-precision').value as 'f32' | 'f16';
   s.mode = $<HTMLSelectElement>('ft-mode').value as Settings['mode'];
   s.loraRank = Math.max(1, Math.round(Number($<HTMLInputElement>('ft-rank').value) || 8));
   s.prompt = $<HTMLInputElement>('ft-prompt').value;
@@ -137,6 +138,10 @@ function showAdapter(m: AdapterMessage) {
   softwareAdapter = m.info.isFallback || /swiftshader|llvmpipe|lavapipe|software|warp/i.test(`${m.info.architecture} ${m.info.device} ${m.info.description}`);
   if (softwareAdapter && runState === 'idle') showSettings(preset);
   const i = m.info;
+  const f16 = m.deviceFeatures.includes('shader-f16');
+  const half = $<HTMLSelectElement>('s-precision').querySelector<HTMLOptionElement>('option[value="f16"]')!;
+  half.disabled = !f16;
+  half.title = f16 ? 'mixed precision: f16 activations and matmul operands, f32 master weights, dynamic loss scaling' : 'needs the adapter feature shader-f16';
   const want = ['shader-f16', 'subgroups', 'timestamp-query'];
   const badge = (f: string) => `<span class="badge ${m.deviceFeatures.includes(f) ? 'on' : 'off'}">${f} ${m.deviceFeatures.includes(f) ? '✓' : '✗'}</span>`;
   const mib = (n: number) => (n >= 1 << 20 ? `${(n / (1 << 20)).toFixed(0)} MiB` : n.toLocaleString('en-US'));

@@ -12,6 +12,8 @@ export interface Settings {
   layers: number;
   heads: number;
   optimizer: 'adamw' | 'adam' | 'sgd';
+  /** 'f16': mixed precision (f16 activations and matmul operands, f32 master weights, dynamic loss scaling), where the adapter offers shader-f16. */
+  precision?: 'f32' | 'f16';
   /** Stop after this many steps. */
   steps: number;
   /** Generate samples (or, for the classifier, evaluate) every this many steps. */

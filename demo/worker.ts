@@ -275,6 +275,7 @@ async function gptSession(r: Runtime, preset: 'names' | 'finetune', s: Settings,
     decay: 'matrices',
     trainOnly: lora ? ['*.lora_A', '*.lora_B'] : undefined,
     seed: 0,
+    precision: s.precision ?? 'f32',
   });
   if (weights) trainer.writeParams(weights);
   timing(`compiled the training step in ${(performance.now() - tCreate).toFixed(0)} ms`);
@@ -360,7 +361,7 @@ async function classifierSession(r: Runtime, s: Settings, init?: ModelFiles): Pr
   const H = s.embd;
   const B = Math.min(s.batch, data.train.y.length);
   const model = new Sequential([new Linear(F, H), new ReLU(), new Linear(H, C)]);
-  const trainer = await Trainer.create(r, model, { inputShape: [F], loss: 'cross-entropy', optimizer: optimizerOf(s), batchSize: B, seed: 0 });
+  const trainer = await Trainer.create(r, model, { inputShape: [F], loss: 'cross-entropy', optimizer: optimizerOf(s), batchSize: B, seed: 0, precision: s.precision ?? 'f32' });
   if (init) {
     const file = parseSafetensors(init.weights);
     const values = new Map<string, Float32Array>();

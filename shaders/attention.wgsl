@@ -19,18 +19,20 @@
 // bound, which also keeps lavapipe from unrolling them: compiles took ~10 s per pipeline before).
 // Dispatch (every entry point): (ceil(T / BQ), NH, B).
 //
-// SUBGROUPS (CPU drivers such as lavapipe): the same math, a thread per row, 8 rows per workgroup, no
-// workgroup memory and no barriers. A CPU driver runs a subgroup as one SIMD vector but turns every load
-// whose address it cannot prove uniform (anything computed from ids or loop counters) into a per-lane
-// loop of bounds-checked scalar loads, and a workgroup-memory tile costs those loads plus barriers. So the
-// other index is walked in tiles of 8 rows where lane s loads only row (tile start + s % 8) and every lane
-// gets all 8 by subgroupBroadcast (a register shuffle there): per lane per 8 keys, one k and one v row
-// loaded for 16·HS FMAs. Loop bounds depend only on the workgroup, so every lane is active at every
-// broadcast; the causal mask is applied inside the tiles that straddle the diagonal (P = 0 there, at most
-// 7 wasted keys per row). Sums run in increasing key (or query) order in a fixed association: bitwise
-// repeatable. VEC4 binds qkv, out, dout and dqkv as vec4 arrays (HS and C multiples of 4). Needs the
-// `subgroups` feature with at least 8 lanes (lane s of an 8-row workgroup is subgroup lane s).
-// Dispatch (every entry point): (ceil(T / 8), NH, B).
+// SUBGROUPS (CPU drivers such as lavapipe): the same math, a thread per row, WG rows per workgroup (a
+// multiple of 8; 8 by default, the lab also times 32), no workgroup memory and no barriers. A CPU driver
+// runs a subgroup as one SIMD vector but turns every load whose address it cannot prove uniform (anything
+// computed from ids or loop counters) into a per-lane loop of bounds-checked scalar loads, and a
+// workgroup-memory tile costs those loads plus barriers. So the other index is walked in tiles of 8 rows
+// where lane s loads only row (tile start + s % 8) and every lane gets all 8 by subgroupBroadcast (a
+// register shuffle there): per lane per 8 keys, one k and one v row loaded for 16·HS FMAs. Loop bounds
+// depend only on the workgroup, so every lane is active at every broadcast; the causal mask is applied
+// inside the tiles that straddle the diagonal (P = 0 there, at most WG−1 wasted keys per row). Sums run
+// in increasing key (or query) order in a fixed association: bitwise repeatable. VEC4 binds qkv, out,
+// dout and dqkv as vec4 arrays (HS and C multiples of 4; scalar loads otherwise). Needs the `subgroups`
+// feature with at least 8 lanes, lanes 0–7 of every subgroup active.
+// Dispatch (every entry point): (ceil(T / WG), NH, B).
+// Bindings, row loads and stores: lib/attention_io (shared with the lab's thread-per-row versions).
 #if {{SUBGROUPS}}
 enable subgroups;
 #endif
@@ -39,48 +41,17 @@ enable subgroups;
 enable f16;
 #endif
 #include "lib/half"
-struct Params { T: u32, C: u32, NH: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-
-const HS: u32 = {{HS}}u;
-const HS4: u32 = {{HS4}}u;
-const NEG: f32 = -3.402823e38;
-
-fn qkv_index(b: u32, t: u32, h: u32) -> u32 { return (b * params.T + t) * 3u * params.C + h * HS; }
-fn row_index(b: u32, t: u32, h: u32) -> u32 { return (b * params.T + t) * params.C + h * HS; }
-fn sum4(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+#include "lib/attention_io"
 
 #if {{SUBGROUPS}}
-// ======== SUBGROUPS: a thread per row, 8 rows per workgroup, tiles shared by subgroupBroadcast ========
-const WG: u32 = 8u;
-
-#if {{VEC4}}
-alias Elem = vec4<{{ACT_T}}>;
-#else
-alias Elem = {{ACT_T}};
-#endif
+// ======== SUBGROUPS: a thread per row, WG rows per workgroup, tiles shared by subgroupBroadcast ========
+const WG: u32 = {{WG}}u;
 
 fn hsum(a: vec4f, b: vec4f, c: vec4f, d: vec4f) -> vec4f { return vec4f(sum4(a), sum4(b), sum4(c), sum4(d)); }
 fn max4(v: vec4f) -> f32 { return max(max(v.x, v.y), max(v.z, v.w)); }
 // Lanes 0–3 / 4–7 of a per-lane scalar, as a vec4.
 fn lanes_lo(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 0u), subgroupBroadcast(x, 1u), subgroupBroadcast(x, 2u), subgroupBroadcast(x, 3u)); }
 fn lanes_hi(x: f32) -> vec4f { return vec4f(subgroupBroadcast(x, 4u), subgroupBroadcast(x, 5u), subgroupBroadcast(x, 6u), subgroupBroadcast(x, 7u)); }
-
-// ---- forward: qkv (read); out, lse (write) ----
-@group(0) @binding(1) var<storage, read> f_qkv: array<Elem>;
-@group(0) @binding(2) var<storage, read_write> f_out: array<Elem>;
-@group(0) @binding(3) var<storage, read_write> f_lse: array<f32>;
-
-// Elements 4·d4 … 4·d4+3 of the HS-row starting at element `base` (zero past HS).
-fn f_row4(base: u32, d4: u32) -> vec4f {
-#if {{VEC4}}
-  return vec4f(f_qkv[base / 4u + d4]);
-#else
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(f_qkv[base + 4u * d4 + e]); } }
-  return r;
-#endif
-}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -136,65 +107,10 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   if (t < T) {
     let ob = row_index(b, t, h);
     let inv = 1.0 / l;
-    for (var d = 0u; d < HS4; d++) {
-      let o = acc[d] * inv;
-#if {{VEC4}}
-      f_out[ob / 4u + d] = to4_{{ACT_T}}(o);
-#else
-      for (var e = 0u; e < 4u; e++) { if (4u * d + e < HS) { f_out[ob + 4u * d + e] = to_{{ACT_T}}(o[e]); } }
-#endif
-    }
+    for (var d = 0u; d < HS4; d++) { store_out4(ob, d, acc[d] * inv); }
     f_lse[(b * params.NH + h) * T + t] = m + log(l);
   }
 }
-
-// ---- backward_dq and backward_dkdv: dout, qkv, out, lse (read); dqkv, scratch (write) ----
-@group(0) @binding(1) var<storage, read> b_dout: array<Elem>;
-@group(0) @binding(2) var<storage, read> b_qkv: array<Elem>;
-@group(0) @binding(3) var<storage, read> b_out: array<Elem>;
-@group(0) @binding(4) var<storage, read> b_lse: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_dqkv: array<Elem>;
-@group(0) @binding(6) var<storage, read_write> b_scratch: array<f32>;   // D [B, NH, T]
-
-#if {{VEC4}}
-fn qkv4(base: u32, d4: u32) -> vec4f { return vec4f(b_qkv[base / 4u + d4]); }
-fn dout4(base: u32, d4: u32) -> vec4f { return vec4f(b_dout[base / 4u + d4]); }
-fn out4(base: u32, d4: u32) -> vec4f { return vec4f(b_out[base / 4u + d4]); }
-fn store_grad4(base: u32, d4: u32, v: vec4f) {
-#if {{ACCUMULATE}}
-  b_dqkv[base / 4u + d4] = to4_{{ACT_T}}(vec4f(b_dqkv[base / 4u + d4]) + v);
-#else
-  b_dqkv[base / 4u + d4] = to4_{{ACT_T}}(v);
-#endif
-}
-#else
-fn qkv4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_qkv[base + 4u * d4 + e]); } }
-  return r;
-}
-fn dout4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_dout[base + 4u * d4 + e]); } }
-  return r;
-}
-fn out4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_out[base + 4u * d4 + e]); } }
-  return r;
-}
-fn store_grad4(base: u32, d4: u32, v: vec4f) {
-  for (var e = 0u; e < 4u; e++) {
-    if (4u * d4 + e < HS) {
-#if {{ACCUMULATE}}
-      b_dqkv[base + 4u * d4 + e] = to_{{ACT_T}}(f32(b_dqkv[base + 4u * d4 + e]) + v[e]);
-#else
-      b_dqkv[base + 4u * d4 + e] = to_{{ACT_T}}(v[e]);
-#endif
-    }
-  }
-}
-#endif
 
 @compute @workgroup_size(WG)
 fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u,
@@ -208,17 +124,8 @@ fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l
   let tq = min(t, T - 1u);
   var q: array<vec4f, HS4>;
   var go: array<vec4f, HS4>;
-  var dq: array<vec4f, HS4>;
-  let qb = qkv_index(b, tq, h);
-  let ob = row_index(b, tq, h);
-  var Dv = vec4f(0.0);
-  for (var d = 0u; d < HS4; d++) {
-    q[d] = qkv4(qb, d) * params.scale;
-    go[d] = dout4(ob, d);
-    dq[d] = vec4f(0.0);
-    Dv = fma(go[d], out4(ob, d), Dv);
-  }
-  let D = sum4(Dv);
+  var dq: array<vec4f, HS4>;   // zero-initialised
+  let D = load_query_rows(qkv_index(b, tq, h), row_index(b, tq, h), &q, &go);
   let li = (b * params.NH + h) * T + tq;
   let lse = b_lse[li];
   if (t < T) { b_scratch[li] = D; }
@@ -277,15 +184,9 @@ fn backward_dkdv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let jk = min(j, T - 1u);
   var k: array<vec4f, HS4>;
   var v: array<vec4f, HS4>;
-  var dk: array<vec4f, HS4>;
+  var dk: array<vec4f, HS4>;   // dk, dv: zero-initialised
   var dv: array<vec4f, HS4>;
-  let kb = qkv_index(b, jk, h);
-  for (var d = 0u; d < HS4; d++) {
-    k[d] = qkv4(kb + C, d) * params.scale;
-    v[d] = qkv4(kb + 2u * C, d);
-    dk[d] = vec4f(0.0);
-    dv[d] = vec4f(0.0);
-  }
+  load_key_rows(qkv_index(b, jk, h), &k, &v);
   let lb = (b * params.NH + h) * T;
   // Queries t ≥ j0 see some key of this workgroup; those below j (the first tiles only) weigh 0.
   for (var t0 = j0; t0 < T; t0 += 8u) {
@@ -356,18 +257,6 @@ var<workgroup> tb: array<vec4f, TILE * HS4>;   // forward, dq: v tile   dkdv: do
 var<workgroup> tl: array<f32, TILE>;           // dkdv: lse tile
 var<workgroup> td: array<f32, TILE>;           // dkdv: D tile
 
-// ---- forward: bindings qkv (read); out, lse (write) ----
-@group(0) @binding(1) var<storage, read> f_qkv: array<{{ACT_T}}>;
-@group(0) @binding(2) var<storage, read_write> f_out: array<{{ACT_T}}>;
-@group(0) @binding(3) var<storage, read_write> f_lse: array<f32>;
-
-// Elements 4·d4 … 4·d4+3 of the HS-row at `base` (zero past HS).
-fn f_row4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(f_qkv[base + 4u * d4 + e]); } }
-  return r;
-}
-
 @compute @workgroup_size(BQ)
 fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
   let b = wg.z;
@@ -418,49 +307,8 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   if (valid) {
     let ob = row_index(b, t, h);
     let inv = 1.0 / l;
-    for (var d = 0u; d < HS4; d++) {
-      let o = acc[d] * inv;
-      for (var e = 0u; e < 4u; e++) { if (4u * d + e < HS) { f_out[ob + 4u * d + e] = to_{{ACT_T}}(o[e]); } }
-    }
+    for (var d = 0u; d < HS4; d++) { store_out4(ob, d, acc[d] * inv); }
     f_lse[(b * params.NH + h) * T + t] = m + log(l);
-  }
-}
-
-// ---- backward_dq and backward_dkdv: bindings dout, qkv, out, lse (read); dqkv, scratch (write) ----
-@group(0) @binding(1) var<storage, read> b_dout: array<{{ACT_T}}>;
-@group(0) @binding(2) var<storage, read> b_qkv: array<{{ACT_T}}>;
-@group(0) @binding(3) var<storage, read> b_out: array<{{ACT_T}}>;
-@group(0) @binding(4) var<storage, read> b_lse: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_dqkv: array<{{ACT_T}}>;
-@group(0) @binding(6) var<storage, read_write> b_scratch: array<f32>;   // D [B, NH, T]
-
-fn qkv4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_qkv[base + 4u * d4 + e]); } }
-  return r;
-}
-fn dout4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_dout[base + 4u * d4 + e]); } }
-  return r;
-}
-fn out4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f32(b_out[base + 4u * d4 + e]); } }
-  return r;
-}
-
-// dqkv[base + 4·d4 + e] (=|+=) v[e] for the elements below HS.
-fn store_grad4(base: u32, d4: u32, v: vec4f) {
-  for (var e = 0u; e < 4u; e++) {
-    let d = 4u * d4 + e;
-    if (d < HS) {
-#if {{ACCUMULATE}}
-      b_dqkv[base + d] = to_{{ACT_T}}(f32(b_dqkv[base + d]) + v[e]);
-#else
-      b_dqkv[base + d] = to_{{ACT_T}}(v[e]);
-#endif
-    }
   }
 }
 
@@ -477,17 +325,8 @@ fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l
   let tq = min(t, T - 1u);
   var q: array<vec4f, HS4>;
   var go: array<vec4f, HS4>;
-  var dq: array<vec4f, HS4>;
-  let qb = qkv_index(b, tq, h);
-  let ob = row_index(b, tq, h);
-  var Dv = vec4f(0.0);
-  for (var d = 0u; d < HS4; d++) {
-    q[d] = qkv4(qb, d) * params.scale;
-    go[d] = dout4(ob, d);
-    dq[d] = vec4f(0.0);
-    Dv = fma(go[d], out4(ob, d), Dv);
-  }
-  let D = sum4(Dv);
+  var dq: array<vec4f, HS4>;   // zero-initialised
+  let D = load_query_rows(qkv_index(b, tq, h), row_index(b, tq, h), &q, &go);
   let li = (b * params.NH + h) * T + tq;
   let lse = b_lse[li];
   if (valid) { b_scratch[li] = D; }
@@ -533,15 +372,9 @@ fn backward_dkdv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let jk = min(j, T - 1u);
   var k: array<vec4f, HS4>;
   var v: array<vec4f, HS4>;
-  var dk: array<vec4f, HS4>;
+  var dk: array<vec4f, HS4>;   // dk, dv: zero-initialised
   var dv: array<vec4f, HS4>;
-  let kb = qkv_index(b, jk, h);
-  for (var d = 0u; d < HS4; d++) {
-    k[d] = qkv4(kb + C, d) * params.scale;
-    v[d] = qkv4(kb + 2u * C, d);
-    dk[d] = vec4f(0.0);
-    dv[d] = vec4f(0.0);
-  }
+  load_key_rows(qkv_index(b, jk, h), &k, &v);
   let lb = (b * params.NH + h) * T;
   // Queries t ≥ j0 can see some key of this workgroup.
   for (var t0 = j0; t0 < T; t0 += TILE) {

@@ -5,7 +5,7 @@
 // Stable for large logits: the row maximum is subtracted before exp. Labels are checked on the host.
 // One workgroup of 256 threads per row; rows beyond 65535 fold into workgroup_id.y.
 // Mixed precision: logits and dlogits have element types L_T and G_T (f16 there; the math is f32), and with
-// LOSS_SCALE the gradient is also multiplied by the dynamic loss scale, status[5] (see grad_norm.wgsl).
+// LOSS_SCALE the gradient is also multiplied by the dynamic loss scale, status[5] (lib/loss_scale).
 // Dispatch: (min(R, 65535), ceil(R / 65535), 1); main_rows (one thread per row, CPU adapters): (ceil(R / 64), 1, 1).
 #if {{F16}}
 enable f16;
@@ -17,12 +17,7 @@ struct Params { R: u32, V: u32, grad_scale: f32 }
 @group(0) @binding(2) var<storage, read> labels: array<i32>;
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dlogits: array<{{G_T}}>;
-#if {{LOSS_SCALE}}
-@group(0) @binding(5) var<storage, read> status: array<f32>;
-fn grad_scale() -> f32 { return params.grad_scale * status[5]; }
-#else
-fn grad_scale() -> f32 { return params.grad_scale; }
-#endif
+#include "lib/loss_scale"
 fn logit(i: u32) -> f32 { return f32(logits[i]); }
 
 const WG: u32 = 256u;

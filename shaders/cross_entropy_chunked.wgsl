@@ -12,7 +12,7 @@
 // Dispatch: stats, combine (ceil(R / 64), 1, 1); grad ceil(R·n / 256) workgroups of 256 folded into y past
 // 65535 (params.stride).
 // Mixed precision: logits and dlogits have element types L_T and G_T (f16 there; the math is f32), and with
-// LOSS_SCALE the gradient is also multiplied by the dynamic loss scale, status[5] (see grad_norm.wgsl).
+// LOSS_SCALE the gradient is also multiplied by the dynamic loss scale, status[5] (lib/loss_scale).
 #if {{F16}}
 enable f16;
 #endif
@@ -78,12 +78,7 @@ fn combine(@builtin(global_invocation_id) gid: vec3u) {
 @group(0) @binding(2) var<storage, read> g_labels: array<i32>;
 @group(0) @binding(3) var<storage, read> g_rows: array<f32>;
 @group(0) @binding(4) var<storage, read_write> g_dlogits: array<{{G_T}}>;
-#if {{LOSS_SCALE}}
-@group(0) @binding(5) var<storage, read> g_status: array<f32>;
-fn grad_scale() -> f32 { return params.grad_scale * g_status[5]; }
-#else
-fn grad_scale() -> f32 { return params.grad_scale; }
-#endif
+#include "lib/loss_scale"
 
 @compute @workgroup_size(256)
 fn grad(@builtin(global_invocation_id) gid: vec3u) {

@@ -3,7 +3,7 @@
 //   dpred[r,d] = 2 (pred[r, d] - tgt[r, d]) · grad_scale
 // grad_scale = 1 / (R · D · micro-batches): the mean over every element, as torch.nn.MSELoss().
 // Mixed precision: pred and dpred have element types P_T and G_T (f16 there; the math is f32), and with LOSS_SCALE
-// the gradient is also multiplied by the dynamic loss scale, status[5] (see grad_norm.wgsl).
+// the gradient is also multiplied by the dynamic loss scale, status[5] (lib/loss_scale).
 // One workgroup of 256 threads per row. Dispatch: (min(R, 65535), ceil(R / 65535), 1).
 #if {{F16}}
 enable f16;
@@ -15,12 +15,7 @@ struct Params { R: u32, D: u32, grad_scale: f32 }
 @group(0) @binding(2) var<storage, read> tgt: array<f32>;
 @group(0) @binding(3) var<storage, read_write> losses: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dpred: array<{{G_T}}>;
-#if {{LOSS_SCALE}}
-@group(0) @binding(5) var<storage, read> status: array<f32>;
-fn grad_scale() -> f32 { return params.grad_scale * status[5]; }
-#else
-fn grad_scale() -> f32 { return params.grad_scale; }
-#endif
+#include "lib/loss_scale"
 
 const WG: u32 = 256u;
 #include "lib/reduce"

@@ -26,20 +26,7 @@ struct Params { R: u32, C: u32, eps: f32 }
 @group(0) @binding(0) var<uniform> params: Params;
 
 const WG: u32 = 128u;
-var<workgroup> red: array<vec2f, WG>;
-
-// Sums of (x.x, x.y) over the workgroup, in a fixed tree order.
-fn reduce_sum2(x: vec2f, t: u32) -> vec2f {
-  red[t] = x;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) { red[t] = red[t] + red[t + s]; }
-    workgroupBarrier();
-  }
-  let r = red[0];
-  workgroupBarrier();
-  return r;
-}
+#include "lib/reduce"
 
 // ---- forward: bindings x, y, weight, bias (read); s, out, mean, rstd (write) ----
 @group(0) @binding(1) var<storage, read> f_x: array<{{ACT_T}}>;
@@ -65,10 +52,10 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
     f_s[base + c] = v;
     s += f32(v);
   }
-  let mean = reduce_sum2(vec2f(s, 0.0), t).x / f32(C);
+  let mean = workgroup_sum(s, t) / f32(C);
   var v = 0.0;
   for (var c = t; c < C; c += WG) { let d = f32(f_s[base + c]) - mean; v += d * d; }
-  let rstd = 1.0 / sqrt(reduce_sum2(vec2f(v, 0.0), t).x / f32(C) + params.eps);
+  let rstd = 1.0 / sqrt(workgroup_sum(v, t) / f32(C) + params.eps);
   for (var c = t; c < C; c += WG) {
     f_out[base + c] = to_{{ACT_T}}((f32(f_s[base + c]) - mean) * rstd * f_weight[c] + f_bias[c]);
   }
@@ -123,7 +110,7 @@ fn backward_dinp(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
     let xhat = (f32(d_s[base + c]) - mean) * rstd;
     s += vec2f(g, g * xhat);
   }
-  let m = reduce_sum2(s, t) / f32(C);
+  let m = workgroup_sum2(s, t) / f32(C);
   for (var c = t; c < C; c += WG) {
     let g = f32(d_dout[base + c]) * d_weight[c];
     let xhat = (f32(d_s[base + c]) - mean) * rstd;

@@ -2,7 +2,8 @@
 // Attention kernel lab, in the spirit of llm.c's dev/cuda: versions 1..N of causal multi-head attention,
 // forward (qkv [B, T, 3C] → out [B, T, C], lse [B, NH, T]) and backward (dout → dqkv), GPT-2 layout. Lab
 // versions are WGSL files with a header comment on their math and tiling (shaders/lab/attention_*.wgsl);
-// the production kernel (shaders/attention.wgsl) is recorded through recordAttentionForward/Backward.
+// the production kernels (shaders/attention.wgsl) are recorded through recordAttentionForward/Backward,
+// with the kernel forced and, for the subgroup versions, its settings (rows per workgroup, vec4 loads).
 // Every version is first checked against the float64 reference (src/reference/transformer.ts) on small
 // odd shapes: out, lse and dqkv within stated tolerances, and bitwise equal over two runs. Then, per shape,
 // the versions are timed interleaved round by round in one process (the machine is shared and noisy);
@@ -22,8 +23,9 @@
 // row, 8 rows per workgroup, k/v read straight from storage at workgroup-uniform addresses, no workgroup
 // memory, no barrier, scalar / vec4 loads · 5 the same as 4 with 64 rows per workgroup · 6/7 a thread per
 // row, 8 rows per workgroup, k/v tiles of 8 rows loaded one row per lane and shared by subgroupBroadcast,
-// scalar / vec4 loads · 8 the same as 7 with 32 rows per workgroup · 9 production 'subgroup' (v6/v7 moved
-// into shaders/attention.wgsl: the CPU-driver default).
+// scalar / vec4 loads · 8 the same as 7 with 32 rows per workgroup · 9 production 'subgroup' as chosen (the
+// CPU-driver default: v7 where HS and C are multiples of 4, v6 otherwise). v6–v8 are production 'subgroup'
+// with its settings forced: the lab's v6/v7 became that kernel, so they run through it, not as a copy.
 // Lesson on lavapipe: as for matmul, loads dominate. A load at a loop-counter address is not recognised
 // as uniform (v3–v5 lose to workgroup memory); loading 1/8 of a tile per lane and broadcasting the rest
 // (v6–v9) is ~2× faster than the production tiles, forward and backward, at O(T) memory.
@@ -70,15 +72,16 @@ const naive = {
   },
 };
 
-// The production kernels through the op functions, with the kernel forced.
-const production = (kernel, name) => ({
+// The production kernels through the op functions, with the kernel forced; `settings`: the 'subgroup'
+// kernel's sgRows and sgVec4 (src/ops/attention.ts), where a version fixes them.
+const production = (kernel, name, settings = {}) => ({
   name,
-  ok: () => kernel === 'tiled' || rt.features.has('subgroups'),
+  ok: (s) => (kernel === 'tiled' || rt.features.has('subgroups')) && (!settings.sgVec4 || (s.HS % 4 === 0 && s.C % 4 === 0)),
   scratch: (s) => [ops.attentionScratchElements(s.B, s.T, s.NH)],
   record(rec, phase, s, v) {
     const { B, T, C, NH } = s;
-    if (phase === 'forward') return ops.recordAttentionForward(rec, 'attention', { qkv: v.qkv, out: v.out, lse: v.lse, B, T, C, NH, kernel });
-    return ops.recordAttentionBackward(rec, 'attention backward', { dout: v.dout, qkv: v.qkv, out: v.out, lse: v.lse, dqkv: v.dqkv, scratch: v.scratch[0], B, T, C, NH, accumulate: false, kernel });
+    if (phase === 'forward') return ops.recordAttentionForward(rec, 'attention', { qkv: v.qkv, out: v.out, lse: v.lse, B, T, C, NH, kernel, ...settings });
+    return ops.recordAttentionBackward(rec, 'attention backward', { dout: v.dout, qkv: v.qkv, out: v.out, lse: v.lse, dqkv: v.dqkv, scratch: v.scratch[0], B, T, C, NH, accumulate: false, kernel, ...settings });
   },
 });
 
@@ -88,7 +91,7 @@ const rows = (WG, VEC4, name) => ({
   ok: (s) => !VEC4 || (s.HS % 4 === 0 && s.C % 4 === 0),
   scratch: (s) => [s.B * s.NH * s.T],
   async record(rec, phase, s, v) {
-    const defines = { HS: s.HS, HS4: cdiv(s.HS, 4), WG, TILE: 8, VEC4 };
+    const defines = { HS: s.HS, HS4: cdiv(s.HS, 4), WG, TILE: 8, VEC4, ACT_T: 'f32', F16: false, ACCUMULATE: false };
     const common = { shader: 'lab/attention_rows', defines, uniform: uniform(s), workgroups: [cdiv(s.T, WG), s.NH, s.B] };
     if (phase === 'forward') {
       await rec.dispatch({ ...common, label: 'rows forward', entry: 'forward', bindings: ['read', 'write', 'write'], resources: [v.qkv, v.out, v.lse], cost: cost(s, 4) });
@@ -100,33 +103,16 @@ const rows = (WG, VEC4, name) => ({
   },
 });
 
-// v6+: shaders/lab/attention_sg.wgsl, a thread per row, the other rows shared by subgroupBroadcast.
-const sg = (WG, VEC4, name) => ({
-  ...rows(WG, VEC4, name),
-  ok: (s) => rt.features.has('subgroups') && (!VEC4 || (s.HS % 4 === 0 && s.C % 4 === 0)),
-  async record(rec, phase, s, v) {
-    const defines = { HS: s.HS, HS4: cdiv(s.HS, 4), WG, VEC4, ACCUMULATE: false };
-    const common = { shader: 'lab/attention_sg', defines, uniform: uniform(s), workgroups: [cdiv(s.T, WG), s.NH, s.B] };
-    if (phase === 'forward') {
-      await rec.dispatch({ ...common, label: 'sg forward', entry: 'forward', bindings: ['read', 'write', 'write'], resources: [v.qkv, v.out, v.lse], cost: cost(s, 4) });
-      return;
-    }
-    const bwd = { ...common, bindings: ['read', 'read', 'read', 'read', 'write', 'write'], resources: [v.dout, v.qkv, v.out, v.lse, v.dqkv, v.scratch[0]] };
-    await rec.dispatch({ ...bwd, label: 'sg dq', entry: 'backward_dq', cost: cost(s, 4) });
-    await rec.dispatch({ ...bwd, label: 'sg dk/dv', entry: 'backward_dkdv', cost: cost(s, 4) });
-  },
-});
-
 const VERSIONS = {
   1: naive,
   2: production('tiled', "production 'tiled' (GPU default): a thread per row, 64 rows/workgroup, k/v tiles in workgroup memory"),
   3: rows(8, false, 'a thread per row, 8 rows/workgroup, uniform k/v loads from storage, no barriers, scalar loads'),
   4: rows(8, true, 'a thread per row, 8 rows/workgroup, uniform k/v loads from storage, no barriers, vec4 loads'),
   5: rows(64, true, 'a thread per row, 64 rows/workgroup, uniform k/v loads from storage, no barriers, vec4 loads'),
-  6: sg(8, false, 'a thread per row, 8 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, scalar loads'),
-  7: sg(8, true, 'a thread per row, 8 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, vec4 loads'),
-  8: sg(32, true, 'a thread per row, 32 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, vec4 loads'),
-  9: production('subgroup', "production 'subgroup' (CPU-driver default): v6/v7 moved into shaders/attention.wgsl"),
+  6: production('subgroup', "production 'subgroup', 8 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, scalar loads", { sgRows: 8, sgVec4: false }),
+  7: production('subgroup', "production 'subgroup', 8 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, vec4 loads", { sgRows: 8, sgVec4: true }),
+  8: production('subgroup', "production 'subgroup', 32 rows/workgroup, k/v tiles of 8 rows shared by subgroupBroadcast, vec4 loads", { sgRows: 32, sgVec4: true }),
+  9: production('subgroup', "production 'subgroup' as chosen (CPU-driver default): v7 where HS and C are multiples of 4, else v6"),
 };
 
 if (flags.list) {

@@ -13,42 +13,13 @@
 // rows does at most WG−1 wasted keys per row; WG is small (8: one SIMD vector on lavapipe) to keep that low.
 // Every sum runs in increasing key (or query) order: results are bitwise repeatable. dqkv is assigned.
 // VEC4: qkv, out and dout are bound as vec4 arrays (needs HS and C multiples of 4); otherwise rows are read
-// as scalars into vec4 registers, zero past HS.
+// as scalars into vec4 registers, zero past HS. Bindings, row loads and stores: lib/attention_io, as in the
+// production kernel (here ACT_T = f32, ACCUMULATE off).
 // Dispatch (every entry point): (⌈T / WG⌉, NH, B).
-struct Params { T: u32, C: u32, NH: u32, scale: f32 }
-@group(0) @binding(0) var<uniform> params: Params;
-
-const HS: u32 = {{HS}}u;
-const HS4: u32 = {{HS4}}u;
+#include "lib/half"
+#include "lib/attention_io"
 const WG: u32 = {{WG}}u;
 const TILE: u32 = {{TILE}}u;
-const NEG: f32 = -3.402823e38;
-
-#if {{VEC4}}
-alias Elem = vec4f;
-#else
-alias Elem = f32;
-#endif
-
-fn qkv_index(b: u32, t: u32, h: u32) -> u32 { return (b * params.T + t) * 3u * params.C + h * HS; }
-fn row_index(b: u32, t: u32, h: u32) -> u32 { return (b * params.T + t) * params.C + h * HS; }
-fn sum4(v: vec4f) -> f32 { return (v.x + v.y) + (v.z + v.w); }
-
-// ---- forward: qkv (read); out, lse (write) ----
-@group(0) @binding(1) var<storage, read> f_qkv: array<Elem>;
-@group(0) @binding(2) var<storage, read_write> f_out: array<Elem>;
-@group(0) @binding(3) var<storage, read_write> f_lse: array<f32>;
-
-// Elements 4·d4 … 4·d4+3 of the HS-row starting at element `base` (zero past HS).
-fn f_row4(base: u32, d4: u32) -> vec4f {
-#if {{VEC4}}
-  return f_qkv[base / 4u + d4];
-#else
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = f_qkv[base + 4u * d4 + e]; } }
-  return r;
-#endif
-}
 
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -92,51 +63,10 @@ fn forward(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: 
   if (t < T) {
     let ob = row_index(b, t, h);
     let inv = 1.0 / l;
-    for (var d = 0u; d < HS4; d++) {
-      let o = acc[d] * inv;
-#if {{VEC4}}
-      f_out[ob / 4u + d] = o;
-#else
-      for (var e = 0u; e < 4u; e++) { if (4u * d + e < HS) { f_out[ob + 4u * d + e] = o[e]; } }
-#endif
-    }
+    for (var d = 0u; d < HS4; d++) { store_out4(ob, d, acc[d] * inv); }
     f_lse[(b * params.NH + h) * T + t] = m + log(l);
   }
 }
-
-// ---- backward_dq and backward_dkdv: dout, qkv, out, lse (read); dqkv, scratch (write) ----
-@group(0) @binding(1) var<storage, read> b_dout: array<Elem>;
-@group(0) @binding(2) var<storage, read> b_qkv: array<Elem>;
-@group(0) @binding(3) var<storage, read> b_out: array<Elem>;
-@group(0) @binding(4) var<storage, read> b_lse: array<f32>;
-@group(0) @binding(5) var<storage, read_write> b_dqkv: array<Elem>;
-@group(0) @binding(6) var<storage, read_write> b_scratch: array<f32>;   // D [B, NH, T]
-
-#if {{VEC4}}
-fn qkv4(base: u32, d4: u32) -> vec4f { return b_qkv[base / 4u + d4]; }
-fn dout4(base: u32, d4: u32) -> vec4f { return b_dout[base / 4u + d4]; }
-fn out4(base: u32, d4: u32) -> vec4f { return b_out[base / 4u + d4]; }
-fn store_grad4(base: u32, d4: u32, v: vec4f) { b_dqkv[base / 4u + d4] = v; }
-#else
-fn qkv4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = b_qkv[base + 4u * d4 + e]; } }
-  return r;
-}
-fn dout4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = b_dout[base + 4u * d4 + e]; } }
-  return r;
-}
-fn out4(base: u32, d4: u32) -> vec4f {
-  var r = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { r[e] = b_out[base + 4u * d4 + e]; } }
-  return r;
-}
-fn store_grad4(base: u32, d4: u32, v: vec4f) {
-  for (var e = 0u; e < 4u; e++) { if (4u * d4 + e < HS) { b_dqkv[base + 4u * d4 + e] = v[e]; } }
-}
-#endif
 
 @compute @workgroup_size(WG)
 fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec3u) {
@@ -149,17 +79,8 @@ fn backward_dq(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l
   let tq = min(t, T - 1u);
   var q: array<vec4f, HS4>;
   var go: array<vec4f, HS4>;
-  var dq: array<vec4f, HS4>;
-  let qb = qkv_index(b, tq, h);
-  let ob = row_index(b, tq, h);
-  var Dv = vec4f(0.0);
-  for (var d = 0u; d < HS4; d++) {
-    q[d] = qkv4(qb, d) * params.scale;
-    go[d] = dout4(ob, d);
-    dq[d] = vec4f(0.0);
-    Dv = fma(go[d], out4(ob, d), Dv);
-  }
-  let D = sum4(Dv);
+  var dq: array<vec4f, HS4>;   // zero-initialised
+  let D = load_query_rows(qkv_index(b, tq, h), row_index(b, tq, h), &q, &go);
   let li = (b * params.NH + h) * T + tq;
   let lse = b_lse[li];
   if (t < T) { b_scratch[li] = D; }
@@ -196,15 +117,9 @@ fn backward_dkdv(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id)
   let jk = min(j, T - 1u);
   var k: array<vec4f, HS4>;
   var v: array<vec4f, HS4>;
-  var dk: array<vec4f, HS4>;
+  var dk: array<vec4f, HS4>;   // dk, dv: zero-initialised
   var dv: array<vec4f, HS4>;
-  let kb = qkv_index(b, jk, h);
-  for (var d = 0u; d < HS4; d++) {
-    k[d] = qkv4(kb + C, d) * params.scale;
-    v[d] = qkv4(kb + 2u * C, d);
-    dk[d] = vec4f(0.0);
-    dv[d] = vec4f(0.0);
-  }
+  load_key_rows(qkv_index(b, jk, h), &k, &v);
   let lb = (b * params.NH + h) * T;
   // Queries t ≥ j0 see some key of this workgroup; those below j (the first tiles only) weigh 0.
   for (var t0 = j0; t0 < T; t0 += TILE) {

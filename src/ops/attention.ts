@@ -4,7 +4,8 @@
 // Two kernels with one contract (bench/lab/attention.mjs times them):
 //   'tiled'    64 rows per workgroup, the other rows staged in workgroup memory; right for real GPUs.
 //   'subgroup' 8 rows per workgroup, no workgroup memory or barriers, rows shared by subgroupBroadcast;
-//              ~2× faster than 'tiled' on CPU drivers (lavapipe/llvmpipe), forward and backward.
+//              ~2× faster than 'tiled' on CPU drivers (lavapipe/llvmpipe), forward and backward. `sgRows`
+//              (rows per workgroup) and `sgVec4` (vec4 or scalar loads) override its settings, for the lab.
 // Both are bitwise repeatable. The 'subgroup' kernel is chosen on a software adapter with subgroups of
 // at least 8 lanes (as recordMatmul chooses its kernel), 'tiled' elsewhere; `kernel` forces one.
 import type { Recorder } from '../gpu/program.ts';
@@ -14,8 +15,17 @@ import { isSoftwareAdapter, knownSubgroupSize } from './matmul.ts';
 
 export type AttentionKernel = 'tiled' | 'subgroup';
 
-/** Rows per workgroup of each kernel (shaders/attention.wgsl: BQ, WG). */
-const ROWS: Record<AttentionKernel, number> = { tiled: 64, subgroup: 8 };
+/** Settings of the 'subgroup' kernel that the lab varies (bench/lab/attention.mjs); production uses the defaults. */
+export interface SubgroupAttentionSettings {
+  /** Rows per workgroup (WG), a multiple of 8; default 8. */
+  sgRows?: number;
+  /** vec4 bindings (needs HS and C multiples of 4) or scalar loads; default vec4 where they fit. */
+  sgVec4?: boolean;
+}
+
+/** Rows per workgroup of the 'tiled' kernel (shaders/attention.wgsl: BQ) and the 'subgroup' kernel's default (WG). */
+const TILED_ROWS = 64;
+const SUBGROUP_ROWS = 8;
 
 function headSize(label: string, C: number, NH: number): number {
   if (!(NH >= 1) || C % NH !== 0) throw new Error(`${label}: C = ${C} is not a multiple of NH = ${NH}`);
@@ -43,15 +53,21 @@ function pickKernel(rec: Recorder, label: string, forced: AttentionKernel | unde
   return kernel;
 }
 
-/** VEC4 (vec4 bindings of qkv, out, dout, dqkv) needs whole vec4s per head and per row. */
-function defines(kernel: AttentionKernel, HS: number, C: number, accumulate: boolean) {
+/** The kernel's defines and rows per workgroup. VEC4 (vec4 bindings of qkv, out, dout, dqkv) needs whole vec4s per head and per row. */
+function kernelSetup(label: string, kernel: AttentionKernel, HS: number, C: number, accumulate: boolean, s: SubgroupAttentionSettings) {
   const SUBGROUPS = kernel === 'subgroup';
-  return { HS, HS4: Math.ceil(HS / 4), TILE: tileRows(HS), ACCUMULATE: accumulate, SUBGROUPS, VEC4: SUBGROUPS && HS % 4 === 0 && C % 4 === 0 };
+  const WG = s.sgRows ?? SUBGROUP_ROWS;
+  if (!(Number.isInteger(WG) && WG >= 8 && WG <= 256 && WG % 8 === 0)) throw new Error(`${label}: sgRows = ${WG} must be a multiple of 8 from 8 to 256`);
+  const fits = HS % 4 === 0 && C % 4 === 0;
+  if (s.sgVec4 && !fits) throw new Error(`${label}: sgVec4 needs HS = ${HS} and C = ${C} to be multiples of 4`);
+  const VEC4 = SUBGROUPS && (s.sgVec4 ?? fits);
+  const defines = { HS, HS4: Math.ceil(HS / 4), TILE: tileRows(HS), WG, ACCUMULATE: accumulate, SUBGROUPS, VEC4 };
+  return { defines, rows: SUBGROUPS ? WG : TILED_ROWS };
 }
 
-function grid(label: string, kernel: AttentionKernel, B: number, T: number, NH: number): [number, number, number] {
+function grid(label: string, rows: number, B: number, T: number, NH: number): [number, number, number] {
   if (T < 1 || B < 1) throw new Error(`${label}: B = ${B}, T = ${T} must be at least 1`);
-  return [Math.ceil(T / ROWS[kernel]), NH, B];
+  return [Math.ceil(T / rows), NH, B];
 }
 
 /** Floats of `scratch` that recordAttentionBackward needs: D [B, NH, T]. */
@@ -63,18 +79,19 @@ export function attentionScratchElements(B: number, T: number, NH: number): numb
 export async function recordAttentionForward(
   rec: Recorder,
   label: string,
-  a: { qkv: View; out: View; lse: View; B: number; T: number; C: number; NH: number; kernel?: AttentionKernel },
+  a: { qkv: View; out: View; lse: View; B: number; T: number; C: number; NH: number; kernel?: AttentionKernel } & SubgroupAttentionSettings,
 ): Promise<void> {
   const { B, T, C, NH } = a;
   const HS = headSize(label, C, NH);
   const kernel = pickKernel(rec, label, a.kernel);
+  const { defines, rows } = kernelSetup(label, kernel, HS, C, false, a);
   const pairs = (B * NH * T * (T + 1)) / 2;
   await rec.dispatch({
     label,
     shader: 'attention',
     entry: 'forward',
     bindings: ['read', 'write', 'write'],
-    defines: { ...defines(kernel, HS, C, false), ...sharedTypeDefines('ACT_T', label, [a.qkv, a.out]) },
+    defines: { ...defines, ...sharedTypeDefines('ACT_T', label, [a.qkv, a.out]) },
     f16: true,
     uniform: [
       ['u32', T],
@@ -83,7 +100,7 @@ export async function recordAttentionForward(
       ['f32', 1 / Math.sqrt(HS)],
     ],
     resources: [a.qkv, a.out, a.lse],
-    workgroups: grid(label, kernel, B, T, NH),
+    workgroups: grid(label, rows, B, T, NH),
     cost: { flops: 4 * pairs * HS, bytes: 4 * (4 * B * T * C + B * NH * T) },
   });
 }
@@ -106,11 +123,12 @@ export async function recordAttentionBackward(
     accumulate: boolean;
     /** Force a kernel (default chooseAttentionKernel(rt)); 'subgroup' needs subgroups of ≥ 8 lanes. */
     kernel?: AttentionKernel;
-  },
+  } & SubgroupAttentionSettings,
 ): Promise<void> {
   const { B, T, C, NH } = a;
   const HS = headSize(label, C, NH);
   const kernel = pickKernel(rec, label, a.kernel);
+  const { defines, rows } = kernelSetup(label, kernel, HS, C, a.accumulate, a);
   if (a.scratch.size < 4 * attentionScratchElements(B, T, NH)) {
     throw new Error(`${label}: scratch holds ${a.scratch.size / 4} floats, needs ${attentionScratchElements(B, T, NH)}`);
   }
@@ -118,7 +136,7 @@ export async function recordAttentionBackward(
   const common = {
     shader: 'attention',
     bindings: ['read', 'read', 'read', 'read', 'write', 'write'] as const,
-    defines: { ...defines(kernel, HS, C, a.accumulate), ...sharedTypeDefines('ACT_T', label, [a.dout, a.qkv, a.out, a.dqkv]) },
+    defines: { ...defines, ...sharedTypeDefines('ACT_T', label, [a.dout, a.qkv, a.out, a.dqkv]) },
     f16: true,
     uniform: [
       ['u32', T],
@@ -127,7 +145,7 @@ export async function recordAttentionBackward(
       ['f32', 1 / Math.sqrt(HS)],
     ] as Array<['u32' | 'f32', number]>,
     resources: [a.dout, a.qkv, a.out, a.lse, a.dqkv, a.scratch],
-    workgroups: grid(label, kernel, B, T, NH),
+    workgroups: grid(label, rows, B, T, NH),
   };
   const rw = a.accumulate ? 2 : 1;
   await rec.dispatch({

@@ -52,6 +52,10 @@ export async function runDemo(context, base, env) {
     const adapter = (await page.textContent('[data-testid=adapter]')) ?? '';
     for (const f of ['shader-f16', 'subgroups', 'timestamp-query']) if (!adapter.includes(f)) throw new Error(`the adapter panel does not mention ${f}: ${adapter}`);
     log(`[demo] adapter: ${(await page.textContent('[data-testid=adapter-name]'))?.trim()}`);
+    // Mixed precision is offered exactly where the device has shader-f16 (Chromium's SwiftShader has not).
+    const f16Offered = !(await page.locator('[data-testid=precision] option[value=f16]').isDisabled());
+    const f16Enabled = /shader-f16 ✓/.test(adapter);
+    if (f16Offered !== f16Enabled) throw new Error(`mixed precision offered: ${f16Offered}, but shader-f16 enabled: ${f16Enabled}`);
 
     await step('Names: loss below its first value, a sample and the kernel table shown', async () => {
       await page.click('[data-testid=preset-names]');

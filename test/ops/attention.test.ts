@@ -3,7 +3,13 @@
 // gradients against finite differences.
 import { describe, it, expect } from 'vitest';
 import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, relL2, Recorder } from '../helpers.ts';
-import { recordAttentionForward, recordAttentionBackward, attentionScratchElements, type AttentionKernel } from '../../src/ops/attention.ts';
+import {
+  recordAttentionForward,
+  recordAttentionBackward,
+  attentionScratchElements,
+  type AttentionKernel,
+  type SubgroupAttentionSettings,
+} from '../../src/ops/attention.ts';
 import { knownSubgroupSize } from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/transformer.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
@@ -20,13 +26,14 @@ async function run(
   T: number,
   C: number,
   NH: number,
+  settings: SubgroupAttentionSettings = {},
 ) {
   const rec = new Recorder(rt);
   const qkvV = upload(rt, qkv);
   const out = zeros(rt, B * T * C);
   const lse = zeros(rt, B * NH * T);
   const dqkv = dqkv0 ? upload(rt, dqkv0) : upload(rt, new Float32Array(B * T * 3 * C).fill(77)); // assign must overwrite
-  await recordAttentionForward(rec, 'attn', { qkv: qkvV, out, lse, B, T, C, NH, kernel });
+  await recordAttentionForward(rec, 'attn', { qkv: qkvV, out, lse, B, T, C, NH, kernel, ...settings });
   await recordAttentionBackward(rec, 'attn back', {
     dout: upload(rt, dout),
     qkv: qkvV,
@@ -40,6 +47,7 @@ async function run(
     NH,
     accumulate: dqkv0 !== null,
     kernel,
+    ...settings,
   });
   await runRecorded(rt, rec);
   return { out: await read(rt, out), lse: await read(rt, lse), dqkv: await read(rt, dqkv) };
@@ -116,6 +124,32 @@ for (const kernel of ['tiled', 'subgroup'] as const) {
     });
   });
 }
+
+// The 'subgroup' settings that the attention lab times besides the default (8 rows, vec4 where HS and C allow).
+describe.skipIf(!rt || knownSubgroupSize(rt) < 8)('attention subgroup kernel settings (lab versions 6 and 8)', () => {
+  for (const settings of [{ sgVec4: false }, { sgRows: 32, sgVec4: true }]) {
+    it(`${JSON.stringify(settings)}: B=2, T=45, C=24, NH=2, accumulate`, async () => {
+      const [B, T, C, NH] = [2, 45, 24, 2];
+      const qkv = randn(B * T * 3 * C, 31);
+      const dout = randn(B * T * C, 32);
+      const dqkv0 = randn(B * T * 3 * C, 33);
+      const got = await run(rt!, 'subgroup', qkv, dout, dqkv0, B, T, C, NH, settings);
+      const want = ref.attentionForward(qkv, B, T, C, NH);
+      expectClose(got.out, want.out, OUT_TOL, 'out');
+      expectClose(got.lse, want.lse, LSE_TOL, 'lse');
+      const dq = ref.attentionBackward(dout, qkv, B, T, C, NH).map((v, i) => v + dqkv0[i]);
+      expectClose(got.dqkv, dq, GRAD_TOL, 'dqkv');
+    });
+  }
+
+  it('rejects rows per workgroup that are not a multiple of 8, and vec4 loads where HS is not a multiple of 4', async () => {
+    const rec = new Recorder(rt!);
+    const v = zeros(rt!, 64);
+    const a = { qkv: v, out: v, lse: v, B: 1, T: 2, C: 10, NH: 2, kernel: 'subgroup' as const };
+    await expect(recordAttentionForward(rec, 'bad', { ...a, sgRows: 12 })).rejects.toThrow(/sgRows/);
+    await expect(recordAttentionForward(rec, 'bad', { ...a, sgVec4: true })).rejects.toThrow(/sgVec4/);
+  });
+});
 
 describe.skipIf(!rt)('attention arguments', () => {
   it('rejects C not a multiple of NH and a short scratch', async () => {
