@@ -2,7 +2,8 @@
 // step's loss and gradients (÷ the loss scale), an SGD update (which shows the unscaling), training on the
 // penguins table, bitwise repeatability, and the dynamic loss scale's rule (overflow: skip and halve;
 // growthInterval good steps: double). Tolerances, from f16's 11-bit significand (2^-11 ≈ 4.9e-4 per
-// rounding, a few roundings per layer): loss within 2e-3 relative, each gradient within 1e-2 relative L2.
+// rounding, a few roundings per layer): loss within 5e-4 relative (one rounding), each gradient within 5e-3
+// relative L2 (measured: 4e-6 and 6.6e-4 for this MLP, 2e-6 and 8.2e-4 for the GPT below).
 import { describe, it, expect } from 'vitest';
 import { testRuntime, randn, relL2 } from '../helpers.ts';
 import { Sequential, Linear, ReLU, GELU, Tanh, Trainer, GPT, penguins, type TrainerOptions, type Layer, type GPTConfig } from '../../src/index.ts';
@@ -27,18 +28,18 @@ async function run<T>(rt: Runtime, o: Partial<TrainerOptions>, fn: (t: Trainer) 
 }
 
 describe.skipIf(!hasF16)('mixed precision (f16) against f32', () => {
-  it('first step: loss within 2e-3 and every gradient (÷ loss scale) within 1e-2 relative L2', async () => {
+  it('first step: loss within 5e-4 and every gradient (÷ loss scale) within 5e-3 relative L2', async () => {
     const f32 = await run(rt!, {}, async (t) => ({ loss: await t.step({ x, y }, { readLoss: true }), grads: await t.readGrads() }));
     const f16 = await run(rt!, { precision: 'f16' }, async (t) => ({ loss: await t.step({ x, y }, { readLoss: true }), grads: await t.readGrads(), scale: t.lossScale }));
     expect(f16.scale).toBe(2 ** 16);
-    expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(2e-3);
+    expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(5e-4);
     for (const [name, g] of f32.grads) {
       const unscaled = f16.grads.get(name)!.map((v) => v / f16.scale);
-      expect(relL2(unscaled, g), name).toBeLessThan(1e-2);
+      expect(relL2(unscaled, g), name).toBeLessThan(5e-3);
     }
   });
 
-  it('an SGD step applies the unscaled gradient (update within 1e-2 relative L2 of f32)', async () => {
+  it('an SGD step applies the unscaled gradient (update within 5e-3 relative L2 of f32)', async () => {
     const o = { optimizer: { type: 'sgd' as const, lr: 0.5 } };
     const before = await run(rt!, o, (t) => t.readParams());
     const after32 = await run(rt!, o, async (t) => (await t.step({ x, y }), t.readParams()));
@@ -46,7 +47,7 @@ describe.skipIf(!hasF16)('mixed precision (f16) against f32', () => {
     for (const [name, p0] of before) {
       const d32 = after32.get(name)!.map((v, i) => v - p0[i]);
       const d16 = after16.get(name)!.map((v, i) => v - p0[i]);
-      expect(relL2(d16, d32), name).toBeLessThan(1e-2);
+      expect(relL2(d16, d32), name).toBeLessThan(5e-3);
     }
   });
 
@@ -141,12 +142,12 @@ describe.skipIf(!hasF16)('mixed precision (f16): GPT', () => {
     }
   };
 
-  it('first step: loss within 2e-3, every gradient (÷ loss scale) within 2e-2 relative L2 of f32; vocabulary chunks agree', async () => {
+  it('first step: loss within 5e-4, every gradient (÷ loss scale) within 5e-3 relative L2 of f32; vocabulary chunks agree', async () => {
     const f32 = await first('f32');
     for (const limit of [undefined, 32768]) {
       const f16 = await first('f16', limit);
-      expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(2e-3);
-      for (const [name, g] of f32.grads) expect(relL2(f16.grads.get(name)!.map((v) => v / f16.scale), g), `${name} (limit ${limit})`).toBeLessThan(2e-2);
+      expect(Math.abs(f16.loss - f32.loss) / f32.loss).toBeLessThan(5e-4);
+      for (const [name, g] of f32.grads) expect(relL2(f16.grads.get(name)!.map((v) => v / f16.scale), g), `${name} (limit ${limit})`).toBeLessThan(5e-3);
     }
   });
 
