@@ -1,5 +1,5 @@
 // The kernels tab's matmul benchmark: C = A·B on square sizes with each of the engine's matmul kernels
-// ('tiled' and 'subgroup', forced through recordMatmul's `kernel` option), checked against a CPU product on
+// ('tiled', 'subgroup' and 'registers', forced through recordMatmul's `kernel` option), checked against a CPU product on
 // sizes ≤ 256, then timed until at least `minMs` of GPU work and 3 runs (median of the runs).
 // The same protocol as bench/lab/matmul.mjs: record once, then encode + submit + onSubmittedWorkDone.
 import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, readF32, type Runtime } from '../src/index.ts';

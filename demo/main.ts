@@ -497,7 +497,7 @@ function drawBench() {
 
 async function runBench() {
   const sizes = Array.from($('bench-sizes').querySelectorAll<HTMLInputElement>('input:checked')).map((i) => Number(i.value));
-  const kernels = (['tiled', 'subgroup'] as const).filter((k) => $<HTMLInputElement>(`bench-${k}`).checked);
+  const kernels = (['tiled', 'subgroup', 'registers'] as const).filter((k) => $<HTMLInputElement>(`bench-${k}`).checked);
   const withTf = $<HTMLInputElement>('bench-tfjs').checked;
   const minMs = Number(params.get('minMs') ?? 300);
   if (sizes.length === 0) return;

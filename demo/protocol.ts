@@ -85,7 +85,7 @@ export type FromWorker =
   | { type: 'lost'; reason: string };
 
 /** Matmul benchmark: page ↔ demo/bench-worker.ts. */
-export type ToBench = { type: 'run'; sizes: number[]; kernels: ('tiled' | 'subgroup')[]; minMs: number };
+export type ToBench = { type: 'run'; sizes: number[]; kernels: ('tiled' | 'subgroup' | 'registers')[]; minMs: number };
 
 export interface BenchRow {
   impl: string;

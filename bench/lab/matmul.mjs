@@ -15,6 +15,8 @@
 // 2×8 per thread (WG 64/32) · 9/10 the same 2×16 per thread · 11 production 'subgroup' (CPU-driver default;
 // vec4 loads and stores where N, K allow) · 12 the same with WG 64 forced.
 // 13/14: the production kernels on f16 operands and output (f32 accumulation), where the adapter offers shader-f16.
+// 15 production 'registers' (matmul_rb, the default on software adapters with subgroups < 8, e.g.
+// SwiftShader: v4's idea with the full contract) · 16–19 the same with 1×8, 2×8, 4×4, 4×8 per thread · 20 on f16.
 // Each shape's lines give the version's share of the best version's GFLOP/s there and of the adapter's
 // measured arithmetic ceiling (shaders/lab/fma_peak.wgsl: independent FMA chains, no memory traffic).
 // Lesson on lavapipe: loads dominate (each non-uniform load is a per-lane bounds-checked scalar loop), so
@@ -65,6 +67,12 @@ const VERSIONS = {
   12: { name: 'production subgroup kernel, WG 64 forced (11 picks the WG that pads M least, e.g. 56 for 784)', ...prod('subgroup', { sgWorkgroup: 64 }) },
   13: { name: 'production tiled kernel, f16 operands and output, f32 accumulation', ...prod('tiled', {}, true) },
   14: { name: 'production subgroup kernel, f16 operands and output, f32 accumulation', ...prod('subgroup', {}, true) },
+  15: { name: "production registers kernel (matmul_rb: default block, no shared memory or subgroups; SwiftShader default)", ...prod('registers') },
+  16: { name: 'production registers kernel, 1×8/thread', ...prod('registers', { rbBlock: { TM: 1, TN: 8 } }) },
+  17: { name: 'production registers kernel, 2×8/thread', ...prod('registers', { rbBlock: { TM: 2, TN: 8 } }) },
+  18: { name: 'production registers kernel, 4×4/thread', ...prod('registers', { rbBlock: { TM: 4, TN: 4 } }) },
+  19: { name: 'production registers kernel, 4×8/thread', ...prod('registers', { rbBlock: { TM: 4, TN: 8 } }) },
+  20: { name: 'production registers kernel, f16 operands and output, f32 accumulation', ...prod('registers', {}, true) },
   4: { name: 'register-blocked 1×8/thread, no shared memory, scalar', ...lab('lab/matmul_regblock', { WG: 64 }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1]) },
   5: { name: 'vec4 1×8/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 8, TN16: false }, (s) => [cdiv(s.N, 8), cdiv(s.M, 64), 1], vec4ok) },
   6: { name: 'vec4 1×16/thread, no shared memory, WG64', ...lab('lab/matmul_rows4', { WG: 64, TN: 16, TN16: true }, (s) => [cdiv(s.N, 16), cdiv(s.M, 64), 1], vec4ok) },

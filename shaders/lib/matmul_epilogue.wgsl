@@ -1,7 +1,7 @@
-// The matmul epilogue, shared by matmul.wgsl and matmul_sg.wgsl (which declare `dims`, `bias`, `pre` and
+// The matmul epilogue, shared by matmul.wgsl, matmul_sg.wgsl and matmul_rb.wgsl (which declare `dims`, `bias`, `pre` and
 // `C` of element type C_T, and include lib/activation and lib/half). Accumulation and the epilogue are f32. For output (m, n) of batch b, in order: × alpha; + bias[n] (HAS_BIAS);
 // store the pre-activation (STORE_PRE); act (ACT); += the old C (ACCUMULATE). Outside M×N: nothing.
-// VEC_C (matmul_sg.wgsl only; N % 4 == 0, C and `pre` bound as array<vec4<C_T>>): store4 does the same for
+// VEC_C (matmul_sg.wgsl and matmul_rb.wgsl; N % 4 == 0, C and `pre` bound as array<vec4<C_T>>): store4 does the same for
 // outputs (m, n .. n+3), n % 4 == 0, with one vector load and store each instead of four scalar ones.
 #if {{VEC_C}}
 fn store4(b: u32, m: u32, n: u32, acc: vec4f) {

@@ -81,6 +81,10 @@ export function matmulCandidates(rt: Runtime): { name: string; choice: MatmulCho
   if (knownSubgroupSize(rt) >= 8) {
     for (const wg of [16, 32, 64]) out.push({ name: `subgroup wg${wg}`, choice: { kernel: 'subgroup', sgWorkgroup: wg } });
   }
+  // The 'registers' kernel needs nothing of the adapter; its workgroup size follows the shape (registersWorkgroupSize).
+  for (const rbBlock of [{ TM: 2, TN: 8 }, { TM: 4, TN: 4 }, { TM: 4, TN: 8 }] as const) {
+    out.push({ name: `registers ${rbBlock.TM}x${rbBlock.TN}`, choice: { kernel: 'registers', rbBlock } });
+  }
   return out;
 }
 

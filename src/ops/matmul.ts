@@ -1,10 +1,14 @@
 // Records the matmul kernels and the bias-gradient column reduction (shaders/bias_grad.wgsl).
-// Two matmul kernels with one contract (C (=|+=) act(op(A)·op(B) + bias), transposes, batch):
-//   'tiled'    shaders/matmul.wgsl: shared-memory tiles, register-blocked; right for real GPUs.
-//   'subgroup' shaders/matmul_sg.wgsl: no workgroup memory or barriers, B shared by subgroupBroadcast;
-//              ~4–10× faster than 'tiled' on CPU drivers (lavapipe/llvmpipe), where every
-//              non-uniform load is a per-lane scalar loop and barriers switch coroutines.
-// recordMatmul picks 'subgroup' on a software adapter that has subgroups of ≥ 8 lanes, else 'tiled'.
+// Three matmul kernels with one contract (C (=|+=) act(op(A)·op(B) + bias), transposes, batch):
+//   'tiled'     shaders/matmul.wgsl: shared-memory tiles, register-blocked; right for real GPUs.
+//   'subgroup'  shaders/matmul_sg.wgsl: no workgroup memory or barriers, B shared by subgroupBroadcast;
+//               ~4–10× faster than 'tiled' on CPU drivers (lavapipe/llvmpipe), where every
+//               non-uniform load is a per-lane scalar loop and barriers switch coroutines.
+//   'registers' shaders/matmul_rb.wgsl: no workgroup memory, barriers or subgroup operations; a TM×TN
+//               block of C per invocation, B loads uniform across lanes. For CPU drivers whose subgroups
+//               are too narrow for 'subgroup' (SwiftShader: 4 lanes), where it beats 'tiled' by ~3×.
+// recordMatmul picks 'subgroup' on a software adapter that has subgroups of ≥ 8 lanes, 'registers' on
+// other software adapters, else 'tiled'.
 import type { Recorder } from '../gpu/program.ts';
 import { floatType, typeDefines, type View } from '../gpu/buffers.ts';
 import type { Runtime } from '../gpu/device.ts';
@@ -28,7 +32,15 @@ export function chooseTile(M: number, N: number): MatmulTile {
   return N <= 32 && M >= 64 ? NARROW_TILE : DEFAULT_TILE;
 }
 
-export type MatmulKernel = 'tiled' | 'subgroup';
+export type MatmulKernel = 'tiled' | 'subgroup' | 'registers';
+
+/** Block of C per invocation of the 'registers' kernel: TM rows (1, 2 or 4) × TN columns (4 or 8). */
+export interface RegisterBlock {
+  TM: 1 | 2 | 4;
+  TN: 4 | 8;
+}
+/** 4×8: the fastest block on SwiftShader at every MLP shape (bench/lab/matmul.mjs versions 16–19). */
+export const DEFAULT_REGISTER_BLOCK: RegisterBlock = { TM: 4, TN: 8 };
 
 /** A CPU implementation of WebGPU (lavapipe/llvmpipe, SwiftShader, WARP), where GPU-style tiling is slow. */
 export function isSoftwareAdapter(rt: Runtime): boolean {
@@ -49,7 +61,8 @@ export function knownSubgroupSize(rt: Runtime): number {
 
 /** The kernel recordMatmul uses on this runtime when the caller does not force one. */
 export function chooseKernel(rt: Runtime): MatmulKernel {
-  return isSoftwareAdapter(rt) && knownSubgroupSize(rt) >= 8 ? 'subgroup' : 'tiled';
+  if (!isSoftwareAdapter(rt)) return 'tiled';
+  return knownSubgroupSize(rt) >= 8 ? 'subgroup' : 'registers';
 }
 
 /**
@@ -63,6 +76,19 @@ export function subgroupWorkgroupSize(M: number, N: number, batch = 1, lanes = 8
   let wg = 64;
   for (let c = 64 - step; c >= 32; c -= step) if (padded(c) < padded(wg)) wg = c;
   while (wg > step && Math.ceil(M / (2 * wg)) * Math.ceil(N / 8) * batch < 8) wg = Math.max(step, Math.floor(wg / 2 / step) * step);
+  return wg;
+}
+
+/**
+ * Invocations per workgroup of the 'registers' kernel (rows per workgroup = TM·WG): the size among 64, 32,
+ * 16 that pads M least, halved (down to 4) while there are fewer than 8 workgroups, so both/all CPU
+ * threads get work.
+ */
+export function registersWorkgroupSize(M: number, N: number, batch = 1, block: RegisterBlock = DEFAULT_REGISTER_BLOCK): number {
+  const padded = (wg: number) => Math.ceil(M / (block.TM * wg)) * block.TM * wg;
+  let wg = 64;
+  for (const c of [32, 16]) if (padded(c) < padded(wg)) wg = c;
+  while (wg > 4 && Math.ceil(M / (block.TM * wg)) * Math.ceil(N / block.TN) * batch < 8) wg /= 2;
   return wg;
 }
 
@@ -91,10 +117,13 @@ export interface MatmulArgs {
   strideC?: number;
   /** Tile of the 'tiled' kernel (default chooseTile(M, N)). */
   tile?: MatmulTile;
-  /** Force a kernel (default chooseKernel(rt)); 'subgroup' needs the subgroups feature with ≥ 8 lanes. */
+  /** Force a kernel (default chooseKernel(rt)); 'subgroup' needs the subgroups feature with ≥ 8 lanes; 'tiled' and 'registers' run anywhere. */
   kernel?: MatmulKernel;
   /** The 'subgroup' kernel's workgroup size (default subgroupWorkgroupSize). */
   sgWorkgroup?: number;
+  /** The 'registers' kernel's block per invocation (default DEFAULT_REGISTER_BLOCK) and workgroup size (default registersWorkgroupSize). */
+  rbBlock?: RegisterBlock;
+  rbWorkgroup?: number;
 }
 
 /** What autotuning decides for a shape (see src/gpu/autotune.ts). */
@@ -109,6 +138,8 @@ export interface MatmulChoice {
   kernel: MatmulKernel;
   tile?: MatmulTile;
   sgWorkgroup?: number;
+  rbBlock?: RegisterBlock;
+  rbWorkgroup?: number;
 }
 
 const choosers = new WeakMap<Runtime, (s: MatmulShape) => Promise<MatmulChoice>>();
@@ -150,19 +181,27 @@ export async function recordMatmul(rec: Recorder, a: MatmulArgs): Promise<void> 
     ACCUMULATE: !!a.accumulate,
     ACT: ACT_CODE[act],
   };
+  // vec4 bindings ('subgroup', 'registers') where the layout allows: whole vec4s along the contiguous
+  // dimension, aligned bases.
+  const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % (4 * eb(tA)) === 0 && a.A.size % (4 * eb(tA)) === 0;
+  const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % (4 * eb(tB)) === 0 && a.B.size % (4 * eb(tB)) === 0;
+  const strideC = a.strideC ?? M * N;
+  const vecC = N % 4 === 0 && strideC % 4 === 0 && [a.C, ...(a.pre ? [a.pre] : [])].every((v) => v.offset % (4 * eb(tC)) === 0 && v.size % (4 * eb(tC)) === 0);
   let shader: string;
   let defines: Record<string, number | boolean | string>;
   let workgroups: [number, number, number];
   if (kernel === 'subgroup') {
     const WG = a.sgWorkgroup ?? subgroupWorkgroupSize(M, N, batch, knownSubgroupSize(rec.rt));
-    // vec4 bindings where the layout allows: whole vec4s along the contiguous dimension, aligned bases.
-    const vecA = !a.transA && K % 4 === 0 && strideA % 4 === 0 && a.A.offset % (4 * eb(tA)) === 0 && a.A.size % (4 * eb(tA)) === 0;
-    const vecB = (a.transB ? K % 4 === 0 : N % 4 === 0) && strideB % 4 === 0 && a.B.offset % (4 * eb(tB)) === 0 && a.B.size % (4 * eb(tB)) === 0;
-    const strideC = a.strideC ?? M * N;
-    const vecC = N % 4 === 0 && strideC % 4 === 0 && [a.C, ...(a.pre ? [a.pre] : [])].every((v) => v.offset % (4 * eb(tC)) === 0 && v.size % (4 * eb(tC)) === 0);
     shader = 'matmul_sg';
     defines = { WG, VEC_A: vecA, VEC_B: vecB, VEC_C: vecC, ...flags };
     workgroups = [Math.ceil(N / 8), Math.ceil(M / (2 * WG)), batch];
+  } else if (kernel === 'registers') {
+    const block = a.rbBlock ?? DEFAULT_REGISTER_BLOCK;
+    if (![1, 2, 4].includes(block.TM) || ![4, 8].includes(block.TN)) throw new Error(`${a.label}: the 'registers' matmul takes TM 1, 2 or 4 and TN 4 or 8, not ${block.TM}×${block.TN}`);
+    const WG = a.rbWorkgroup ?? registersWorkgroupSize(M, N, batch, block);
+    shader = 'matmul_rb';
+    defines = { WG, TM: block.TM, TN: block.TN, TM2: block.TM >= 2, TM4: block.TM === 4, TN8: block.TN === 8, VEC_A: vecA, VEC_B: vecB, VEC_C: vecC, ...flags };
+    workgroups = [Math.ceil(N / block.TN), Math.ceil(M / (block.TM * WG)), batch];
   } else {
     const tile = a.tile ?? chooseTile(M, N);
     shader = 'matmul';

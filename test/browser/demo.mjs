@@ -154,8 +154,10 @@ export async function runDemo(context, base, env) {
       const rows = await page.locator('[data-testid=kernels-table] tbody tr').allTextContents();
       if (rows.length < 1) throw new Error('the kernels table has no rows');
       for (const r of rows) log(`[demo] kernels: ${r.replace(/\s+/g, ' ')}`);
-      const tiled = rows.find((r) => r.includes('tiled'));
-      if (!tiled || /WRONG/.test(tiled)) throw new Error(`the tiled kernel row is missing or wrong: ${tiled}`);
+      for (const kernel of ['tiled', 'registers']) {
+        const row = rows.find((r) => r.includes(kernel));
+        if (!row || /WRONG/.test(row)) throw new Error(`the ${kernel} kernel row is missing or wrong: ${row}`);
+      }
     });
   } catch (e) {
     reason = `${e instanceof Error ? e.message.split('\n')[0] : e}`;

@@ -1,9 +1,13 @@
-// Both matmul kernels — matmul.wgsl ('tiled') and matmul_sg.wgsl ('subgroup', with its vec4 and scalar
-// load and store paths and its workgroup sizes) — (forward, both backward products, fused bias/activation,
-// accumulate, batch) and bias_grad.wgsl against src/reference/ops.ts. The 'subgroup' kernel runs where the adapter can take it.
+// The three matmul kernels — matmul.wgsl ('tiled'), matmul_sg.wgsl ('subgroup', with its vec4 and scalar
+// load and store paths and its workgroup sizes) and matmul_rb.wgsl ('registers', with every block shape) —
+// (forward, both backward products, fused bias/activation, accumulate, batch) and bias_grad.wgsl against
+// src/reference/ops.ts. The 'subgroup' kernel runs where the adapter can take it; the others run everywhere.
 import { describe, it, beforeAll, expect } from 'vitest';
 import { testRuntime, upload, zeros, runRecorded, read, randn, expectClose, Recorder } from '../helpers.ts';
-import { recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE, knownSubgroupSize, chooseKernel, subgroupWorkgroupSize, type MatmulKernel } from '../../src/ops/matmul.ts';
+import {
+  recordMatmul, recordBiasGrad, DEFAULT_TILE, NARROW_TILE, knownSubgroupSize, chooseKernel, subgroupWorkgroupSize, registersWorkgroupSize, isSoftwareAdapter,
+  type MatmulKernel, type RegisterBlock,
+} from '../../src/ops/matmul.ts';
 import * as ref from '../../src/reference/ops.ts';
 import type { Runtime } from '../../src/gpu/device.ts';
 
@@ -24,10 +28,10 @@ const shapes: [number, number, number][] = [
   [130, 10, 256],
 ];
 
-const kernels: MatmulKernel[] = ['tiled', 'subgroup'];
-const canRun = (k: MatmulKernel) => !!rt && (k === 'tiled' || knownSubgroupSize(rt) >= 8);
+const kernels: MatmulKernel[] = ['tiled', 'subgroup', 'registers'];
+const canRun = (k: MatmulKernel) => !!rt && (k !== 'subgroup' || knownSubgroupSize(rt) >= 8);
 
-async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel; alpha?: number; sgWorkgroup?: number }) {
+async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?: boolean; transB?: boolean; bias?: boolean; act?: ref.Activation; accumulate?: boolean; tile?: typeof DEFAULT_TILE; kernel?: MatmulKernel; alpha?: number; sgWorkgroup?: number; rbBlock?: RegisterBlock; rbWorkgroup?: number }) {
   const A = randn(M * K, M * 7 + K);
   const B = randn(K * N, N * 13 + K);
   const bias = o.bias ? randn(N, N + 1) : undefined;
@@ -37,7 +41,7 @@ async function check(rt: Runtime, M: number, N: number, K: number, o: { transA?:
   const pre = o.act && o.act !== 'none' ? zeros(rt, M * N) : undefined;
   await recordMatmul(rec, {
     label: 'test', A: upload(rt, A), B: upload(rt, B), C, M, N, K,
-    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel, alpha: o.alpha, sgWorkgroup: o.sgWorkgroup,
+    transA: o.transA, transB: o.transB, bias: bias && upload(rt, bias), act: o.act, pre, accumulate: o.accumulate, tile: o.tile, kernel: o.kernel, alpha: o.alpha, sgWorkgroup: o.sgWorkgroup, rbBlock: o.rbBlock, rbWorkgroup: o.rbWorkgroup,
   });
   await runRecorded(rt, rec);
   const want = ref.matmul(A, B, M, N, K, { transA: o.transA, transB: o.transB, alpha: o.alpha, bias });
@@ -120,7 +124,33 @@ describe.skipIf(!canRun('subgroup'))("'subgroup' kernel workgroup sizes", () => 
   }
 });
 
+describe.skipIf(!rt)("'registers' kernel blocks and workgroup sizes", () => {
+  it('the default pads M least and leaves work for every CPU thread', () => {
+    expect(registersWorkgroupSize(784, 256, 1, { TM: 1, TN: 8 })).toBe(16); // 49 × 16 rows: no padding
+    expect(registersWorkgroupSize(784, 256, 1, { TM: 4, TN: 8 })).toBe(16); // 13 × 64 rows, not 4 × 256
+    expect(registersWorkgroupSize(128, 256, 1, { TM: 1, TN: 8 })).toBe(64);
+    expect(registersWorkgroupSize(128, 256, 1, { TM: 4, TN: 8 })).toBe(32);
+    expect(registersWorkgroupSize(128, 10, 1, { TM: 4, TN: 4 })).toBe(8); // 12 workgroups, not 3
+    expect(registersWorkgroupSize(1, 1)).toBe(4);
+  });
+  // Every block shape on odd and vec4 shapes, each transpose, the full epilogue, a batch and odd workgroup sizes.
+  for (const rbBlock of [{ TM: 1, TN: 4 }, { TM: 1, TN: 8 }, { TM: 2, TN: 8 }, { TM: 4, TN: 4 }, { TM: 4, TN: 8 }] as RegisterBlock[]) {
+    it(`${rbBlock.TM}×${rbBlock.TN} per invocation: 100×65×33, 100×64×36 (bias, gelu, alpha, accumulate), transA, transB, both`, async () => {
+      const kernel = 'registers';
+      await check(rt!, 100, 65, 33, { kernel, rbBlock });
+      await check(rt!, 100, 64, 36, { bias: true, act: 'gelu', alpha: 0.5, accumulate: true, kernel, rbBlock });
+      await check(rt!, 100, 64, 33, { transA: true, accumulate: true, kernel, rbBlock, rbWorkgroup: 12 });
+      await check(rt!, 100, 65, 36, { transB: true, kernel, rbBlock, rbWorkgroup: 20 });
+      await check(rt!, 37, 13, 18, { transA: true, transB: true, bias: true, act: 'relu', kernel, rbBlock });
+    });
+  }
+});
+
 describe.skipIf(!rt)('matmul kernel choice', () => {
+  it('software adapters get a kernel without workgroup memory: subgroup with ≥ 8 lanes, else registers', () => {
+    const want = !isSoftwareAdapter(rt!) ? 'tiled' : knownSubgroupSize(rt!) >= 8 ? 'subgroup' : 'registers';
+    expect(chooseKernel(rt!)).toBe(want);
+  });
   it(`default kernel on this adapter (${rt ? chooseKernel(rt) : '-'}) matches the reference`, () => check(rt!, 45, 30, 28, { bias: true, act: 'gelu' }));
   it('a forced tile means the tiled kernel', () => check(rt!, 33, 65, 17, { tile: DEFAULT_TILE }));
 });
