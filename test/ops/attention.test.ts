@@ -56,7 +56,8 @@ async function run(
 // [B, T, C, NH, also accumulate?]: T = 1; HS = 1, 5, 12, 20 (not powers of two), 64 (GPT-2); T across the
 // 64-row workgroup and the key tiles (32 rows for HS ≤ 32, 16 for HS = 64); odd B·NH. The last one is the
 // larger case. Each (HS, accumulate) pair is a pipeline that lavapipe compiles for seconds (it unrolls
-// the HS loops), so accumulate is tested for the head sizes other than 20 only.
+// the HS loops; HS = 64 for up to 30 s on a cold cache), so accumulate is tested for the head sizes other than
+// 20 and 64 only.
 const SHAPES: [number, number, number, number, boolean][] = [
   [1, 1, 36, 3, true],
   [1, 1, 1, 1, true],
@@ -66,7 +67,7 @@ const SHAPES: [number, number, number, number, boolean][] = [
   [3, 9, 20, 4, true],
   [1, 33, 12, 1, true],
   [1, 70, 24, 2, true],
-  [1, 67, 128, 2, true],
+  [1, 67, 128, 2, false],
   [2, 150, 60, 3, false],
   [2, 130, 36, 3, true],
 ];
