@@ -7,6 +7,7 @@
 // Every peer runs on the same adapter in the same process; GPU work is synchronised before a timer stops
 // (ours: queue.onSubmittedWorkDone after each submit; the peers': see bench/peers/*.mjs).
 import { ensureNodeWebGPU, median, GPT_DEFAULTS } from './peers/env.mjs';
+import { PEERS, GPT_PEERS } from './peers/index.mjs';
 import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, Sequential, Linear, ReLU, Trainer, GPT, estimateTrainingMemory, summarizeKernelTimes } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
@@ -89,18 +90,6 @@ async function ourGpt(steps, precision) {
   trainer.destroy();
   return { ms, flops };
 }
-
-const GPT_PEERS = {
-  'tfjs-webgpu': async () => (await import('./peers/tfjs-gpt.mjs')).initGpt('webgpu'),
-  'tfjs-wasm': async () => (await import('./peers/tfjs-gpt.mjs')).initGpt('wasm'),
-  'jax-js-webgpu': async () => (await import('./peers/jaxjs-gpt.mjs')).initGpt('webgpu'),
-};
-
-const PEERS = {
-  'tfjs-webgpu': async () => (await import('./peers/tfjs.mjs')).init('webgpu'),
-  'tfjs-wasm': async () => (await import('./peers/tfjs.mjs')).init('wasm'),
-  'jax-js-webgpu': async () => (await import('./peers/jaxjs.mjs')).init('webgpu'),
-};
 
 async function withPeers(fn, table = PEERS) {
   for (const name of peerNames) {

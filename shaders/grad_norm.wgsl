@@ -59,18 +59,8 @@ struct Step { lr: f32, step_size: f32, bc2_sqrt: f32, t: f32 }
 #endif
 
 const WG: u32 = 256u;
-var<workgroup> red: array<f32, WG>;
+#include "lib/reduce"
 var<workgroup> bad: atomic<u32>;
-
-fn workgroup_sum(x: f32, t: u32) -> f32 {
-  red[t] = x;
-  workgroupBarrier();
-  for (var k = WG / 2u; k > 0u; k >>= 1u) {
-    if (t < k) { red[t] = red[t] + red[t + k]; }
-    workgroupBarrier();
-  }
-  return red[0];
-}
 
 // NaN or ±Inf: all exponent bits set.
 fn non_finite(x: f32) -> bool {

@@ -37,26 +37,7 @@ enable f16;
 #include "lib/activation"
 #include "lib/half"
 
-struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
-@group(0) @binding(0) var<uniform> dims: Dims;
-#if {{VEC_A}}
-@group(0) @binding(1) var<storage, read> A: array<vec4<{{A_T}}>>;
-#else
-@group(0) @binding(1) var<storage, read> A: array<{{A_T}}>;
-#endif
-#if {{VEC_B}}
-@group(0) @binding(2) var<storage, read> B: array<vec4<{{B_T}}>>;
-#else
-@group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
-#endif
-@group(0) @binding(3) var<storage, read> bias: array<f32>;
-#if {{VEC_C}}
-@group(0) @binding(4) var<storage, read_write> C: array<vec4<{{C_T}}>>;
-@group(0) @binding(5) var<storage, read_write> pre: array<vec4<{{C_T}}>>;
-#else
-@group(0) @binding(4) var<storage, read_write> C: array<{{C_T}}>;
-@group(0) @binding(5) var<storage, read_write> pre: array<{{C_T}}>;
-#endif
+#include "lib/matmul_operands"
 
 const WG: u32 = {{WG}}u;
 
@@ -73,7 +54,6 @@ fn step(s0: f32, s1: f32, lo: vec4f, hi: vec4f) {
   c11 = fma(vec4f(s1), hi, c11);
 }
 
-#include "lib/matmul_operands"
 
 
 // This lane's vec4 of the 4×8 B tile at (k0, n0); see the header for the two layouts.

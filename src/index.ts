@@ -15,7 +15,7 @@ export type { Activation } from './ops/activation.ts';
 export { learningRate } from './optim/optimizer.ts';
 export type { OptimizerConfig, Schedule } from './optim/optimizer.ts';
 export { Trainer } from './train/trainer.ts';
-export type { TrainerOptions, FitOptions, Progress, History, TrainingState } from './train/trainer.ts';
+export type { TrainerOptions, FitOptions, Progress, History, TrainingState, StepStatus } from './train/trainer.ts';
 export type { Precision } from './train/compile.ts';
 export { BatchError } from './train/batch.ts';
 export type { Batch, Dataset } from './train/batch.ts';

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-// GPT-2 124M full fine-tuning steps (B 4, T 256, AdamW, clipping; the issue's shape) and fp32 matmul at
-// 4096³: the figures to take on a real GPU. One JSON line per measurement, like bench/run.mjs.
+// GPT-2 124M full fine-tuning steps (B 4, T 256, AdamW, clipping): the figure to take on a real GPU (the
+// matmuls up to 4096³ come from bench/run.mjs). One JSON line per measurement, like bench/run.mjs.
 //
-//   node bench/gpu/gpt2.mjs [--steps=5] [--matmul=4096] [--precision=f32,f16] [--peak-tflops=X] [--tiny]
+//   node bench/gpu/gpt2.mjs [--steps=5] [--precision=f32,f16] [--peak-tflops=X] [--tiny]
 //
 // MFU = model FLOPs per second / the card's peak fp32 (non-tensor-core) FLOP/s, where the peak is known
 // (a small table by adapter name, or --peak-tflops). Model FLOPs per token follow llm.c / PaLM: 6·N for
@@ -10,7 +10,7 @@
 // the backward); the kernels' own count (trainer.flopsPerStep, which includes the recomputation in the
 // attention backward) is reported beside it. --tiny swaps in a 2-layer model for a check on a CPU adapter.
 import { ensureNodeWebGPU, median } from '../peers/env.mjs';
-import { createRuntime, adapterName, Recorder, encodeCommands, recordMatmul, createStorage, writeArray, GPT, Trainer } from '../../dist/index.js';
+import { createRuntime, adapterName, GPT, Trainer } from '../../dist/index.js';
 
 const flags = Object.fromEntries(process.argv.slice(2).filter((a) => a.startsWith('--')).map((a) => { const [k, v] = a.slice(2).split('='); return [k, v ?? true]; }));
 const steps = Number(flags.steps ?? 5);
@@ -24,33 +24,6 @@ const emit = (o) => console.log(JSON.stringify({ adapter, ...o }));
 const PEAKS = [[/H200/i, 67], [/H100.*PCIe/i, 51], [/H100/i, 67], [/A100/i, 19.5], [/L40S/i, 91.6], [/RTX 4090/i, 82.6]];
 const desc = `${rt.adapterInfo.device} ${rt.adapterInfo.description}`;
 const peakTflops = flags['peak-tflops'] ? Number(flags['peak-tflops']) : PEAKS.find(([re]) => re.test(desc))?.[1];
-
-// fp32 matmul, C = A·B, M = N = K; the kernel the library picks here (or --kernel=tiled|subgroup).
-const n = Number(flags.matmul ?? 4096);
-if (n > 0) {
-  const view = (elements) => ({ buffer: createStorage(rt.device, elements * 4, 'matmul operand'), offset: 0, size: elements * 4 });
-  const [A, B, C] = [view(n * n), view(n * n), view(n * n)];
-  const data = new Float32Array(n * n).map((_, i) => ((i * 2654435761) % 1000) / 1000 - 0.5);
-  writeArray(rt.device, A.buffer, 0, data);
-  writeArray(rt.device, B.buffer, 0, data);
-  const rec = new Recorder(rt);
-  await recordMatmul(rec, { label: 'matmul', A, B, C, M: n, N: n, K: n, ...(flags.kernel ? { kernel: flags.kernel } : {}) });
-  const run = async (reps) => {
-    const enc = rt.device.createCommandEncoder();
-    for (let r = 0; r < reps; r++) encodeCommands(enc, rec.commands);
-    rt.device.queue.submit([enc.finish()]);
-    await rt.device.queue.onSubmittedWorkDone();
-  };
-  await run(1);
-  // Several products per submit so that the submit and the wait are a small part of what is timed.
-  const reps = Number(flags.reps ?? 10);
-  const ms = [];
-  for (let i = 0; i < 5; i++) { const t = performance.now(); await run(reps); ms.push((performance.now() - t) / reps); }
-  const gflops = (2 * n ** 3) / (median(ms) * 1e6);
-  emit({ bench: 'matmul', shape: [n, n, n], impl: 'wgsl-train', ms_median: round(median(ms)), gflops: round(gflops), ...(peakTflops ? { of_peak: round(gflops / (peakTflops * 1e3)) } : {}) });
-  for (const v of [A, B, C]) v.buffer.destroy();
-  for (const b of rec.owned) b.destroy();
-}
 
 const config = flags.tiny
   ? { vocab_size: 50257, n_positions: 1024, n_embd: 128, n_layer: 2, n_head: 4, layer_norm_epsilon: 1e-5 }

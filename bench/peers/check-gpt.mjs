@@ -13,6 +13,7 @@
 // Exit code 1 if any peer failed (its line then carries "error").
 
 import { median, parseArgs, GPT_DEFAULTS } from './env.mjs';
+import { GPT_PEERS as PEERS } from './index.mjs';
 
 const args = parseArgs();
 const full = !!args.full;
@@ -22,11 +23,6 @@ const base = full
 const cfg = { ...base };
 for (const k of Object.keys(base)) if (args[k] !== undefined) cfg[k] = Number(args[k]);
 
-const PEERS = {
-  'tfjs-webgpu': async () => (await import('./tfjs-gpt.mjs')).initGpt('webgpu'),
-  'tfjs-wasm': async () => (await import('./tfjs-gpt.mjs')).initGpt('wasm'),
-  'jax-js-webgpu': async () => (await import('./jaxjs-gpt.mjs')).initGpt('webgpu'),
-};
 const selected = args.peers ? String(args.peers).split(',') : Object.keys(PEERS);
 
 const round = (x, d = 3) => Number(x.toFixed(d));

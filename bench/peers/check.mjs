@@ -11,6 +11,7 @@
 // Exit code 1 if any peer failed (its line then carries "error").
 
 import { median, parseArgs } from './env.mjs';
+import { PEERS } from './index.mjs';
 
 const args = parseArgs();
 const full = !!args.full;
@@ -26,11 +27,6 @@ const cfg = {
   },
 };
 
-const PEERS = {
-  'tfjs-webgpu': async () => (await import('./tfjs.mjs')).init('webgpu'),
-  'tfjs-wasm': async () => (await import('./tfjs.mjs')).init('wasm'),
-  'jax-js-webgpu': async () => (await import('./jaxjs.mjs')).init('webgpu'),
-};
 const selected = args.peers ? String(args.peers).split(',') : Object.keys(PEERS);
 
 const round = (x, d = 3) => Number(x.toFixed(d));

@@ -1,7 +1,29 @@
-// Operand loads shared by matmul_sg.wgsl and matmul_rb.wgsl (which declare `dims`, A and B with element types
-// A_T and B_T, as arrays of vec4s where VEC_A / VEC_B): one value of op(A) or op(B), and an invocation's four
+// The bindings and operand loads shared by matmul_sg.wgsl and matmul_rb.wgsl (same contract as matmul.wgsl):
+// dims; A and B with element types A_T and B_T, as arrays of vec4s where VEC_A / VEC_B; bias; C and `pre` of
+// type C_T, as vec4s where VEC_C. The loads give one value of op(A) or op(B), or an invocation's four
 // consecutive k of a row of op(A). Out-of-range k read 0; rows and columns are clamped into range (a clamped
 // one only feeds outputs that are not stored).
+struct Dims { M: u32, N: u32, K: u32, strideA: u32, strideB: u32, strideC: u32, alpha: f32 }
+@group(0) @binding(0) var<uniform> dims: Dims;
+#if {{VEC_A}}
+@group(0) @binding(1) var<storage, read> A: array<vec4<{{A_T}}>>;
+#else
+@group(0) @binding(1) var<storage, read> A: array<{{A_T}}>;
+#endif
+#if {{VEC_B}}
+@group(0) @binding(2) var<storage, read> B: array<vec4<{{B_T}}>>;
+#else
+@group(0) @binding(2) var<storage, read> B: array<{{B_T}}>;
+#endif
+@group(0) @binding(3) var<storage, read> bias: array<f32>;
+#if {{VEC_C}}
+@group(0) @binding(4) var<storage, read_write> C: array<vec4<{{C_T}}>>;
+@group(0) @binding(5) var<storage, read_write> pre: array<vec4<{{C_T}}>>;
+#else
+@group(0) @binding(4) var<storage, read_write> C: array<{{C_T}}>;
+@group(0) @binding(5) var<storage, read_write> pre: array<{{C_T}}>;
+#endif
+
 // a(m, k) of op(A), 0 for k ≥ K (m is already clamped into range).
 fn a_at(base: u32, m: u32, k: u32) -> f32 {
 #if {{VEC_A}}

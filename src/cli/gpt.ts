@@ -4,7 +4,7 @@ import { createRuntime, adapterName, type Runtime } from '../gpu/device.ts';
 import { GPT, type GPTConfig, type LoraOptions } from '../nn/gpt.ts';
 import { mergeLora } from '../nn/lora.ts';
 import { Generator } from '../nn/generate.ts';
-import { Trainer, type TrainingState } from '../train/trainer.ts';
+import { Trainer, type StepStatus, type TrainingState } from '../train/trainer.ts';
 import { ParamStore } from '../train/params.ts';
 import { buildGraph } from '../train/compile.ts';
 import type { OptimizerConfig, Schedule } from '../optim/optimizer.ts';
@@ -147,17 +147,18 @@ export async function train(args: string[]): Promise<void> {
     const start = performance.now();
     const first = trainer.stepCount;
     let last = start;
-    const pending: { step: number; lr: number; loss: Promise<number> }[] = [];
+    const pending: { step: number; lr: number; read: Promise<StepStatus> }[] = [];
     const x = new Int32Array(K * B * T);
     const y = new Int32Array(K * B * T);
     const report = async (p: (typeof pending)[number]) => {
-      const loss = await p.loss;
+      const r = await p.read;
+      const loss = r.loss;
       const now = performance.now();
       const ms = now - last;
       last = now;
       const line = {
         step: p.step, loss, lr: p.lr, ms: round(ms), tokens_per_s: round((tokensPerStep * 1000) / ms),
-        ...(precision === 'f16' ? { loss_scale: trainer.lossScale, skipped_steps: trainer.skippedSteps } : {}),
+        ...(precision === 'f16' ? { loss_scale: r.lossScale, skipped_steps: r.skippedSteps } : {}),
       };
       await log?.write(JSON.stringify(line) + '\n');
       const done = p.step - first;
@@ -174,7 +175,7 @@ export async function train(args: string[]): Promise<void> {
         y.set(b.targets, k * B * T);
       }
       const lrNow = trainer.lr;
-      pending.push({ step: trainer.stepCount + 1, lr: lrNow, loss: trainer.step({ x, y }, { readLoss: true }) });
+      pending.push({ step: trainer.stepCount + 1, lr: lrNow, read: trainer.step({ x, y }, { readLoss: true, status: true }) });
       if (pending.length > 2) await report(pending.shift()!);
     }
     while (pending.length) await report(pending.shift()!);

@@ -4,6 +4,7 @@
 import { dtypeBytes, type Layer } from '../graph/graph.ts';
 import { buildGraph, type Precision } from '../train/compile.ts';
 import { planMemory } from './memory.ts';
+import { arenaAlignBytes } from '../train/params.ts';
 import type { LossKind } from '../nn/loss.ts';
 import { DEFAULT_MAX_BINDING_BYTES } from '../nn/vocab.ts';
 
@@ -42,7 +43,7 @@ export function estimateTrainingMemory(
   const precision = o.precision ?? 'f32';
   const mg = buildGraph(model, o.inputShape, o.batchSize, o.loss, o.maxBindingBytes ?? DEFAULT_MAX_BINDING_BYTES, precision);
   const plan = planMemory(mg.graph, { training: true, keep: [] });
-  const align = ((o.alignBytes ?? 256) * (precision === 'f16' ? 2 : 1)) / 4; // as ParamStore aligns
+  const align = arenaAlignBytes(o.alignBytes ?? 256, precision === 'f16') / 4;
   let arena = 0;
   let parameters = 0;
   let largest = { name: '', bytes: 0 };

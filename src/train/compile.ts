@@ -7,7 +7,7 @@ import { Recorder, type Cost } from '../gpu/program.ts';
 import { ArenaLayout, createStorage, LimitError, type View } from '../gpu/buffers.ts';
 import { addLoss, type LossKind } from '../nn/loss.ts';
 import { recordGradClip, recordOptimizer, type OptimizerConfig } from '../optim/optimizer.ts';
-import type { ParamStore } from './params.ts';
+import { arenaAlignBytes, type ParamStore } from './params.ts';
 import type { Runtime } from '../gpu/device.ts';
 
 /** 'f32': everything in f32. 'f16': mixed precision (f16 activations and matmul operands, f32 accumulation, f32 master weights, dynamic loss scaling). */
@@ -150,7 +150,7 @@ export function checkLimits(rt: Runtime, mg: ModelGraph): void {
       throw new LimitError(`${t.kind === 'param' ? 'parameter' : 'tensor'} ${t} needs ${t.bytes} bytes, above this device's maxStorageBufferBindingSize (${maxBinding}); ${hint}`);
     }
   }
-  const layout = new ArenaLayout(minStorageBufferOffsetAlignment);
+  const layout = new ArenaLayout(arenaAlignBytes(minStorageBufferOffsetAlignment, mg.graph.activationDtype === 'f16'));
   for (const p of mg.graph.params) layout.add(p.tensor.name, p.tensor.size);
   if (layout.bytes > maxBufferSize) {
     const largest = [...mg.graph.params].sort((a, b) => b.tensor.size - a.tensor.size).slice(0, 3).map((p) => `${p.tensor} ${p.tensor.size * 4} bytes`);

@@ -17,11 +17,16 @@ export interface ParamStoreOptions {
   stateArenas: number;
   /** The optimizer's weight decay, given to the decaying group. */
   weightDecay: number;
-  /**
-   * Keep an f16 copy of the arena for matmul operands (mixed precision). Tensors are then aligned to twice
-   * minStorageBufferOffsetAlignment, so that each one's f16 offset is aligned too.
-   */
+  /** Keep an f16 copy of the arena for matmul operands (mixed precision); see arenaAlignBytes. */
   f16Operands?: boolean;
+}
+
+/**
+ * The alignment of tensors in the parameter arenas: the device's minStorageBufferOffsetAlignment, doubled with
+ * an f16 operand copy so that each tensor's f16 offset (half its f32 offset) is aligned too.
+ */
+export function arenaAlignBytes(minStorageBufferOffsetAlignment: number, f16Operands = false): number {
+  return minStorageBufferOffsetAlignment * (f16Operands ? 2 : 1);
 }
 
 export class ParamStore {
@@ -45,7 +50,7 @@ export class ParamStore {
     opts: ParamStoreOptions,
   ) {
     const device = rt.device;
-    this.layout = new ArenaLayout(device.limits.minStorageBufferOffsetAlignment * (opts.f16Operands ? 2 : 1));
+    this.layout = new ArenaLayout(arenaAlignBytes(device.limits.minStorageBufferOffsetAlignment, opts.f16Operands));
     const frozen = opts.frozen ?? new Set<Tensor>();
     const decays = opts.decays ?? (() => true);
     const trained = infos.filter((p) => !frozen.has(p.tensor));

@@ -73,6 +73,15 @@ export class NonFiniteError extends Error {
   }
 }
 
+/** A step's loss with the status words read back with it (step(batch, { readLoss: true, status: true })). */
+export interface StepStatus {
+  loss: number;
+  /** Mixed precision's loss scale after this step (it halved if this step overflowed); 1 in f32. */
+  lossScale: number;
+  /** Steps skipped so far, this one included if it was. */
+  skippedSteps: number;
+}
+
 export interface Progress {
   step: number;
   epoch: number;
@@ -285,11 +294,13 @@ export class Trainer {
 
   /**
    * One optimizer step on `batch` (stepRows rows). Encodes into one command encoder and submits once.
-   * Returns the step's mean loss if `readLoss`, else undefined without waiting for the GPU.
+   * Returns the step's mean loss if `readLoss`, else undefined without waiting for the GPU; with `status`
+   * also, the loss scale and skipped-step count as of this very step (read back in the same copy).
    */
+  step(batch: Batch, opts: { readLoss: true; status: true }): Promise<StepStatus>;
   step(batch: Batch, opts: { readLoss: true }): Promise<number>;
   step(batch: Batch, opts?: { readLoss?: boolean }): Promise<number | undefined>;
-  step(batch: Batch, opts: { readLoss?: boolean } = {}): Promise<number | undefined> {
+  step(batch: Batch, opts: { readLoss?: boolean; status?: boolean } = {}): Promise<number | StepStatus | undefined> {
     this.assertUsable('step');
     this.writeStep(batch);
     const device = this.rt.device;
@@ -305,7 +316,8 @@ export class Trainer {
     this.submitList.length = 0;
     this.stepCount++;
     if (!staging) return NO_LOSS;
-    return this.readStaging(staging, this.stepCount);
+    const read = this.readStaging(staging, this.stepCount);
+    return opts.status ? read : read.then((r) => r.loss);
   }
 
   /**
@@ -341,7 +353,7 @@ export class Trainer {
   }
 
   /** Reads a step's loss (and the non-finite status words copied beside it); rejects as documented on step(). */
-  private async readStaging(staging: GPUBuffer, step: number): Promise<number> {
+  private async readStaging(staging: GPUBuffer, step: number): Promise<StepStatus> {
     const epoch = this.faultEpoch;
     let words: Float32Array;
     try {
@@ -355,8 +367,9 @@ export class Trainer {
     if (this.destroyed) staging.destroy();
     else this.staging.push(staging);
     const loss = words[0];
-    this.noteStatus(words.subarray(4), epoch, step === words[4 + 4] ? loss : undefined);
-    return loss;
+    const status = words.subarray(4);
+    this.noteStatus(status, epoch, step === status[4] ? loss : undefined);
+    return { loss, lossScale: this.precision === 'f16' ? status[5] : 1, skippedSteps: status[3] };
   }
 
   /**
@@ -387,10 +400,16 @@ export class Trainer {
    * nonFinite 'stop', rejects with the NonFiniteError if a submitted step had a NaN or infinity.
    */
   async checkNonFinite(): Promise<void> {
+    await this.readStatus();
+  }
+
+  /** checkNonFinite(), returning the status words it read. */
+  private async readStatus(): Promise<Float32Array> {
     this.assertUsable('checkNonFinite', false);
     const epoch = this.faultEpoch;
     const status = await this.guard('checkNonFinite', async () => new Float32Array(await readBuffer(this.rt.device, this.clip.buffer, 0, CLIP_STATUS_FLOATS * 4)));
     this.noteStatus(status, epoch);
+    return status;
   }
 
   /** The error for a failed GPU wait: DeviceLostError if the device went, a clear one if this Trainer was destroyed. */
@@ -598,13 +617,10 @@ export class Trainer {
     this.assertUsable('readState');
     const step = this.stepCount;
     // With 'stop', a checkpoint of a stopped run would claim steps whose updates were never applied.
-    await this.checkNonFinite();
+    const status = await this.readStatus();
     return this.guard('readState', async () => {
       const state: TrainingState = { step, params: await this.store.read('params'), m: new Map(), v: new Map() };
-      if (this.precision === 'f16') {
-        const words = new Float32Array(await readBuffer(this.rt.device, this.clip.buffer, 0, CLIP_STATUS_FLOATS * 4));
-        state.lossScale = { scale: words[5], goodSteps: words[6] };
-      }
+      if (this.precision === 'f16') state.lossScale = { scale: status[5], goodSteps: status[6] };
       const arenas = stateArenas(this.optimizer);
       if (arenas >= 1) state.m = await this.store.read('m');
       if (arenas >= 2) state.v = await this.store.read('v');

@@ -91,14 +91,22 @@ describe.skipIf(!rt)('wgsl-train train / generate', () => {
     const a = await run('train', '--config', join(dir, 'config.json'), ...f16('6', ['--log', join(dir, 'h.jsonl'), '--save', join(dir, 'h')]));
     expect(a.code, a.err).toBe(0);
     const logA = jsonl(join(dir, 'h.jsonl'));
-    for (const l of logA) expect(l.loss_scale > 0 && Number.isInteger(l.skipped_steps), JSON.stringify(l)).toBe(true);
-    expect(logA[5].loss_scale).toBeLessThan(2 ** 21);
+    // Each line has its own step's status: the scale halves exactly on the skipped steps.
+    let [scale, skipped] = [2 ** 21, 0];
+    for (const l of logA) {
+      const skip = l.skipped_steps - skipped;
+      expect(skip === 0 || skip === 1, JSON.stringify(l)).toBe(true);
+      expect(l.loss_scale, JSON.stringify(l)).toBe(skip ? scale / 2 : scale);
+      [scale, skipped] = [l.loss_scale, l.skipped_steps];
+    }
+    expect(logA[0].skipped_steps).toBe(1); // 2^21 overflows f16 here
+    expect(logA[5].skipped_steps).toBeLessThan(6);
     const b = await run('train', '--config', join(dir, 'config.json'), ...f16('3', ['--log', join(dir, 'i.jsonl'), '--save', join(dir, 'i')]));
     expect(b.code, b.err).toBe(0);
     const c = await run('train', '--resume', join(dir, 'i'), ...f16('6', ['--log', join(dir, 'i.jsonl'), '--save', join(dir, 'j')]));
     expect(c.code, c.err).toBe(0);
     // Had the scale not been restored, the resumed run would skip its first step again and its losses differ.
-    expect(jsonl(join(dir, 'i.jsonl')).map((l) => l.loss)).toEqual(logA.map((l) => l.loss));
+    expect(jsonl(join(dir, 'i.jsonl')).map((l) => [l.loss, l.loss_scale])).toEqual(logA.map((l) => [l.loss, l.loss_scale]));
     expect(readFileSync(join(dir, 'j', 'model.safetensors')).equals(readFileSync(join(dir, 'h', 'model.safetensors')))).toBe(true);
     expect((await run('train', '--config', join(dir, 'config.json'), ...common(['--precision', 'bf16', '--steps', '1']))).err).toMatch(/--precision must be f32 or f16/);
   });

@@ -85,8 +85,9 @@ describe.skipIf(!hasF16)('mixed precision (f16) against f32', () => {
       let sawGrowth = false;
       expect(scale).toBe(2 ** 40);
       for (let i = 0; i < 40; i++) {
-        const loss = await t.step({ x, y }, { readLoss: true }); // never a NonFiniteError ('stop' is the default)
-        expect(Number.isFinite(loss)).toBe(true);
+        const r = await t.step({ x, y }, { readLoss: true, status: true }); // never a NonFiniteError ('stop' is the default)
+        expect(Number.isFinite(r.loss)).toBe(true);
+        expect([r.lossScale, r.skippedSteps]).toEqual([t.lossScale, t.skippedSteps]);
         if (t.skippedSteps > skipped) {
           expect(t.skippedSteps).toBe(skipped + 1);
           expect(t.lossScale).toBe(scale / 2);
